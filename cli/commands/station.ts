@@ -1,0 +1,93 @@
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ConfigInvalid } from "../../common/errors.js";
+import { readFederationFile } from "../../sdk/federation-file.js";
+import { initStation, parseDataArgument } from "../../station-daemon/config.js";
+import { Station } from "../../station-daemon/station.js";
+import { parseArgs } from "../args.js";
+import { UsageError } from "../exit-codes.js";
+
+const HELP = `werkplaats station — run an organisation's data station
+
+  werkplaats station init DIR --name NAME --data [dataset=]FILE.csv … [--roster FEDERATION.json] [--listen HOST:PORT]
+      Creates DIR with station.json and a fresh Ed25519 identity key pair (identity.key, mode 0600).
+      --roster copies the federation's members (names and identity keys) into the station's roster:
+      the station only ever does secure aggregation with the members listed there.
+  werkplaats station start DIR
+      Loads the datasets (a malformed file stops the station, naming file, line and column),
+      serves on the configured address (port 0: a free one), prints "listening on HOST:PORT",
+      and stops cleanly on SIGINT or SIGTERM.
+`;
+
+export async function stationCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === "--help" || sub === "-h" || sub === "help") {
+    process.stdout.write(HELP);
+    return sub ? 0 : 2;
+  }
+  if (sub === "init") return init(rest);
+  if (sub === "start") return start(rest);
+  throw new UsageError(`unknown station command "${sub}"\n${HELP}`);
+}
+
+function init(argv: string[]): number {
+  const { values, positionals } = parseArgs(
+    argv,
+    { name: { type: "string" }, data: { type: "string", multiple: true }, roster: { type: "string" }, listen: { type: "string" }, json: { type: "boolean" } },
+    "station init",
+  );
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError("station init takes one folder: werkplaats station init DIR --name NAME --data FILE.csv");
+  if (!values.name) throw new UsageError("station init needs --name NAME");
+  const data = (values.data ?? []).map(parseDataArgument);
+  if (data.length === 0) throw new UsageError("station init needs at least one --data [dataset=]FILE.csv");
+  const roster = values.roster ? readFederationFile(values.roster).stations.map((s) => ({ name: s.name, identityKey: s.identityKey })) : undefined;
+  const { config, publicKey } = initStation({ dir: positionals[0], name: values.name, data, listen: values.listen, roster });
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ name: config.name, dir: resolve(positionals[0]), identityKey: publicKey }) + "\n");
+  } else {
+    process.stdout.write(
+      `station ${config.name} created in ${resolve(positionals[0])}\n` +
+        `identity key (give this to the federation): ${publicKey}\n` +
+        (config.roster.length === 0 ? `roster is empty: add the federation's members before joining jobs (--roster FEDERATION.json)\n` : ""),
+    );
+  }
+  return 0;
+}
+
+async function start(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(argv, {}, "station start");
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError("station start takes one folder: werkplaats station start DIR");
+  const dir = positionals[0];
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(join(dir, "station.json"), "utf8"));
+  } catch {
+    config = undefined;
+  }
+  if (config === undefined) throw new ConfigInvalid(`${join(resolve(dir), "station.json")} not found or unreadable: run werkplaats station init first`);
+  const station = await Station.open(dir, {
+    log: {
+      info: (m) => process.stderr.write(`[${new Date().toISOString()}] ${m}\n`),
+      error: (m) => process.stderr.write(`[${new Date().toISOString()}] ERROR ${m}\n`),
+    },
+  });
+  const address = await station.start();
+  process.stdout.write(`station ${station.config.name} listening on ${address}\n`);
+  await new Promise<void>((done) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`station ${station.config.name}: ${signal}, stopping\n`);
+      station.stop().then(done, done);
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  return 0;
+}

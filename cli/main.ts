@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { WerkplaatsError } from "../common/errors.js";
+import { SOFTWARE_VERSION } from "../common/version.js";
+import { demoCommand } from "./commands/demo.js";
+import { kernelCommand } from "./commands/kernel.js";
+import { stationCommand } from "./commands/station.js";
+import { synthCommand } from "./commands/synth.js";
+import { EXIT, UsageError, exitCodeOf } from "./exit-codes.js";
+
+const HELP = `werkplaats ${SOFTWARE_VERSION} — federated analysis of health and social-care data
+
+Usage:
+  werkplaats demo                        three local stations, a short analysis, exit 0
+  werkplaats synth SCENARIO …            synthetic station CSVs + truth.json
+  werkplaats station init|start DIR      set up and run an organisation's station
+  werkplaats kernel install|uninstall    the TypeScript kernel for Jupyter notebooks
+
+Every command has --help. Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input,
+4 refused by policy, 5 too few stations, 6 station unreachable, 7 not converged,
+8 protocol violation.
+`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  demo: demoCommand,
+  synth: synthCommand,
+  station: stationCommand,
+  kernel: kernelCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(HELP);
+    return command ? EXIT.OK : EXIT.USAGE;
+  }
+  if (command === "--version") {
+    process.stdout.write(`${SOFTWARE_VERSION}\n`);
+    return EXIT.OK;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const code = exitCodeOf(err);
+    if (err instanceof WerkplaatsError || err instanceof UsageError) {
+      process.stderr.write(`werkplaats: ${err.message}\n`);
+    } else {
+      process.stderr.write(`werkplaats: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    }
+    process.exitCode = code;
+  },
+);

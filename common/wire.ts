@@ -1,0 +1,252 @@
+/**
+ * Conversion between the TypeScript types both sides use and the proto messages of
+ * werkplaats.v1 as @grpc/proto-loader represents them (camelCase fields, `oneofs: true`).
+ * Incoming messages are untrusted: every conversion from the wire validates shape and
+ * throws `BadInput` naming what is wrong, so a malformed message never reaches a kernel.
+ */
+import { BadInput } from "./errors.js";
+import type { CompareOp, Expr, Literal } from "./expression.js";
+import type { Computation, FamilyName, GroupBy, JobSpec, LinkName } from "./job.js";
+
+/** Deep enough for any expression a person writes; bounds recursion on hostile input. */
+export const MAX_EXPR_DEPTH = 64;
+
+type WireLiteral = { value?: string; number?: number; text?: string; flag?: boolean };
+type WireExpr = Record<string, unknown> & { node?: string };
+
+export function literalToWire(l: Literal): WireLiteral {
+  switch (l.kind) {
+    case "number":
+      return { number: l.value };
+    case "string":
+      return { text: l.value };
+    case "bool":
+      return { flag: l.value };
+  }
+}
+
+export function literalFromWire(w: unknown): Literal {
+  const m = asObject(w, "literal");
+  switch (m.value) {
+    case "number":
+      return { kind: "number", value: asNumber(m.number, "literal.number") };
+    case "text":
+      return { kind: "string", value: asString(m.text, "literal.text") };
+    case "flag":
+      return { kind: "bool", value: Boolean(m.flag) };
+    default:
+      throw new BadInput("literal has no value");
+  }
+}
+
+export function exprToWire(e: Expr): WireExpr {
+  switch (e.kind) {
+    case "column":
+      return { column: e.name };
+    case "compare":
+      return { compare: { column: e.column, op: e.op, value: literalToWire(e.value) } };
+    case "and":
+      return { all: { args: e.args.map(exprToWire) } };
+    case "or":
+      return { any: { args: e.args.map(exprToWire) } };
+    case "not":
+      return { negate: exprToWire(e.arg) };
+    case "in":
+      return { member: { column: e.column, values: e.values.map(literalToWire) } };
+    case "missing":
+      return { missing: e.column };
+  }
+}
+
+const COMPARE_OPS: readonly string[] = ["==", "!=", "<", "<=", ">", ">="];
+
+export function exprFromWire(w: unknown, depth = 0): Expr {
+  if (depth > MAX_EXPR_DEPTH) throw new BadInput(`where-expression is nested deeper than ${MAX_EXPR_DEPTH} levels`);
+  const m = asObject(w, "expression");
+  switch (m.node) {
+    case "column":
+      return { kind: "column", name: asName(m.column, "expression.column") };
+    case "compare": {
+      const c = asObject(m.compare, "comparison");
+      const op = asString(c.op, "comparison.op");
+      if (!COMPARE_OPS.includes(op)) throw new BadInput(`unknown comparison operator "${op}"`);
+      return { kind: "compare", column: asName(c.column, "comparison.column"), op: op as CompareOp, value: literalFromWire(c.value) };
+    }
+    case "all":
+    case "any": {
+      const list = asObject(m[m.node], m.node);
+      const args = asArray(list.args, `${m.node}.args`).map((a) => exprFromWire(a, depth + 1));
+      if (args.length === 0) throw new BadInput(`"${m.node === "all" ? "and" : "or"}" needs at least one operand`);
+      return { kind: m.node === "all" ? "and" : "or", args };
+    }
+    case "negate":
+      return { kind: "not", arg: exprFromWire(m.negate, depth + 1) };
+    case "member": {
+      const mem = asObject(m.member, "membership");
+      const values = asArray(mem.values, "membership.values").map(literalFromWire);
+      if (values.length === 0) throw new BadInput("an \"in\" list needs at least one value");
+      return { kind: "in", column: asName(mem.column, "membership.column"), values };
+    }
+    case "missing":
+      return { kind: "missing", column: asName(m.missing, "expression.missing") };
+    default:
+      throw new BadInput("expression node has no known kind");
+  }
+}
+
+function groupByToWire(g: GroupBy): { column: string; levels: string[] } {
+  return { column: g.column, levels: g.levels };
+}
+
+function groupByFromWire(w: unknown): GroupBy {
+  const m = asObject(w, "group-by");
+  return { column: asName(m.column, "groupBy.column"), levels: asArray(m.levels, "groupBy.levels").map((l) => asString(l, "level")) };
+}
+
+export function jobToWire(job: JobSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = { dataset: job.dataset };
+  if (job.where) out.where = exprToWire(job.where);
+  const c = job.computation;
+  switch (c.kind) {
+    case "count":
+      out.count = { by: c.by.map(groupByToWire) };
+      break;
+    case "moments":
+      out.moments = { column: c.column, by: c.by.map(groupByToWire), shift: c.shift ?? 0 };
+      break;
+    case "glm":
+      out.glm = glmToWire(c);
+      break;
+    case "glm_evaluate":
+      out.glmEvaluate = { model: glmToWire(c), bins: c.bins, riskCutpoints: c.riskCutpoints };
+      break;
+    default:
+      throw new BadInput(`computation "${(c as { kind: string }).kind}" has no wire form`);
+  }
+  return out;
+}
+
+const FAMILIES: readonly string[] = ["binomial", "poisson", "gaussian"];
+const LINKS: readonly string[] = ["logit", "log", "identity"];
+
+export function jobFromWire(w: unknown): JobSpec {
+  const m = asObject(w, "job");
+  const dataset = asName(m.dataset, "job.dataset");
+  const where = m.where === undefined || m.where === null ? undefined : exprFromWire(m.where);
+  let computation: Computation;
+  switch (m.computation) {
+    case "count": {
+      const c = asObject(m.count, "count");
+      computation = { kind: "count", by: asArray(c.by, "count.by").map(groupByFromWire) };
+      break;
+    }
+    case "moments": {
+      const c = asObject(m.moments, "moments");
+      const shift = c.shift === undefined ? 0 : asNumber(c.shift, "moments.shift");
+      computation = { kind: "moments", column: asName(c.column, "moments.column"), by: asArray(c.by, "moments.by").map(groupByFromWire), ...(shift !== 0 ? { shift } : {}) };
+      break;
+    }
+    case "glm":
+      computation = { kind: "glm", ...glmFromWire(m.glm) };
+      break;
+    case "glmEvaluate": {
+      const e = asObject(m.glmEvaluate, "glmEvaluate");
+      const bins = asNumber(e.bins, "glmEvaluate.bins");
+      computation = {
+        kind: "glm_evaluate",
+        ...glmFromWire(e.model),
+        bins,
+        riskCutpoints: asArray(e.riskCutpoints, "glmEvaluate.riskCutpoints").map((x) => asNumber(x, "risk cut-point")),
+      };
+      break;
+    }
+    default:
+      throw new BadInput("job names no known computation");
+  }
+  return where ? { dataset, where, computation } : { dataset, computation };
+}
+
+type GlmFields = Omit<Extract<Computation, { kind: "glm" }>, "kind">;
+
+function glmToWire(c: GlmFields): Record<string, unknown> {
+  return {
+    formula: c.formula,
+    family: c.family,
+    link: c.link,
+    levels: Object.fromEntries(Object.entries(c.levels).map(([k, v]) => [k, { values: v }])),
+    beta: c.beta,
+    weights: c.weights ?? "",
+  };
+}
+
+function glmFromWire(w: unknown): GlmFields {
+  const c = asObject(w, "glm");
+  const family = asString(c.family, "glm.family");
+  const link = asString(c.link, "glm.link");
+  if (!FAMILIES.includes(family)) throw new BadInput(`unknown GLM family "${family}"`);
+  if (!LINKS.includes(link)) throw new BadInput(`unknown GLM link "${link}"`);
+  const levels: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(asObject(c.levels ?? {}, "glm.levels"))) {
+    levels[k] = asArray(asObject(v, "glm.levels entry").values, "glm.levels values").map((s) => asString(s, "level"));
+  }
+  const weights = c.weights === undefined || c.weights === "" ? undefined : asName(c.weights, "glm.weights");
+  return {
+    formula: asString(c.formula, "glm.formula"),
+    family: family as FamilyName,
+    link: link as LinkName,
+    levels,
+    beta: asArray(c.beta, "glm.beta").map((b) => asNumber(b, "glm.beta")),
+    ...(weights ? { weights } : {}),
+  };
+}
+
+/**
+ * A canonical byte string of a job (sorted keys, no whitespace). Its digest binds a
+ * secure-aggregation job to exactly one specification, so a coordinator cannot show
+ * different stations different jobs.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object" && !(value instanceof Uint8Array)) {
+    return Object.fromEntries(
+      Object.keys(value as object)
+        .sort()
+        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+function asObject(v: unknown, what: string): Record<string, unknown> & { node?: string; value?: string; computation?: string } {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new BadInput(`${what} is missing or not a message`);
+  return v as Record<string, unknown>;
+}
+
+function asArray(v: unknown, what: string): unknown[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new BadInput(`${what} is not a list`);
+  return v;
+}
+
+function asString(v: unknown, what: string): string {
+  if (typeof v !== "string") throw new BadInput(`${what} is not a string`);
+  return v;
+}
+
+function asNumber(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new BadInput(`${what} is not a finite number`);
+  return v;
+}
+
+/** Column and dataset names: bounded in length so a hostile message cannot blow up logs. */
+function asName(v: unknown, what: string): string {
+  const s = asString(v, what);
+  if (s.length === 0) throw new BadInput(`${what} is empty`);
+  if (s.length > 256) throw new BadInput(`${what} is longer than 256 characters`);
+  return s;
+}

@@ -1,0 +1,111 @@
+/**
+ * The analyst's entry point: `const fed = await Federation.connect("federation.json")`.
+ */
+import { StationUnreachable, TooFewStations } from "../common/errors.js";
+import type { JobSpec } from "../common/job.js";
+import type { StationInfo } from "../common/schema.js";
+import { type AggregateResult, aggregate } from "./aggregation.js";
+import { type FederationFile, readFederationFile, validateFederation } from "./federation-file.js";
+import { DatasetQuery } from "./query/dataset-query.js";
+import { type FederatedDataset, findDataset, mergeSchemas } from "./schemas.js";
+import { StationClient } from "./station-client.js";
+
+export interface ConnectOptions {
+  /** Deadline of every call to a station, in ms (default 30 000). */
+  timeoutMs?: number;
+}
+
+export class Federation {
+  readonly name: string;
+  readonly minStations: number;
+  readonly timeoutMs: number;
+  private readonly clients: StationClient[];
+  private infos: StationInfo[];
+  private merged: FederatedDataset[];
+
+  private constructor(options: { name: string; minStations: number; timeoutMs: number; clients: StationClient[]; infos: StationInfo[] }) {
+    this.name = options.name;
+    this.minStations = options.minStations;
+    this.timeoutMs = options.timeoutMs;
+    this.clients = options.clients;
+    this.infos = options.infos;
+    this.merged = mergeSchemas(options.infos);
+  }
+
+  /**
+   * Reads the federation file (or object), asks every station who it is, and checks that each
+   * answers under the identity key the file lists. Unreachable stations are named in the error.
+   */
+  static async connect(source: string | FederationFile, options: ConnectOptions = {}): Promise<Federation> {
+    const file = typeof source === "string" ? readFederationFile(source) : validateFederation(source);
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const minStations = file.minStations ?? 3;
+    const clients = file.stations.map((s) => new StationClient(s));
+    const answers = await Promise.allSettled(clients.map((c) => c.getInfo(timeoutMs)));
+    const failures = answers.flatMap((a, i) => (a.status === "rejected" ? [{ station: clients[i], reason: a.reason as Error }] : []));
+    if (failures.length > 0) {
+      clients.forEach((c) => c.close());
+      if (failures.length === 1) throw failures[0].reason;
+      throw new StationUnreachable(
+        failures.map((f) => f.station.name).join(", "),
+        failures.map((f) => f.station.address).join(", "),
+        failures.map((f) => f.reason.message).join("; "),
+      );
+    }
+    const infos = answers.map((a) => (a as PromiseFulfilledResult<StationInfo>).value);
+    infos.forEach((info, i) => {
+      const expected = clients[i];
+      if (info.identityKey !== expected.identityKey || info.name !== expected.name) {
+        clients.forEach((c) => c.close());
+        throw new StationUnreachable(expected.name, expected.address, `it answers as ${info.name} with identity key ${info.identityKey.slice(0, 16)}…, not the key in the federation file`);
+      }
+    });
+    if (clients.length < minStations) {
+      clients.forEach((c) => c.close());
+      throw new TooFewStations(`the federation lists ${clients.length} stations; jobs need at least ${minStations}`);
+    }
+    return new Federation({ name: file.name ?? "federation", minStations, timeoutMs, clients, infos });
+  }
+
+  get stations(): string[] {
+    return this.clients.map((c) => c.name);
+  }
+
+  /** What the stations offer: datasets, the stations holding each, merged columns and levels. */
+  async datasets(): Promise<FederatedDataset[]> {
+    await this.refresh();
+    return this.merged;
+  }
+
+  /** Start a query on one dataset: `fed.dataset("fall_risk").where("age >= 65").count()`. */
+  dataset(name: string): DatasetQuery {
+    findDataset(this.merged, name);
+    return new DatasetQuery({ federation: this, dataset: name });
+  }
+
+  /** @internal the merged schema of one dataset, as last fetched. */
+  schemaOf(name: string): FederatedDataset {
+    return findDataset(this.merged, name);
+  }
+
+  /** @internal runs one job on every station holding the dataset and returns only the sum. */
+  async run(job: JobSpec, vectorLength: number): Promise<AggregateResult> {
+    const holders = new Set(this.schemaOf(job.dataset).stations);
+    return aggregate({
+      job,
+      stations: this.clients.filter((c) => holders.has(c.name)),
+      vectorLength,
+      minStations: this.minStations,
+      timeoutMs: this.timeoutMs,
+    });
+  }
+
+  async refresh(): Promise<void> {
+    this.infos = await Promise.all(this.clients.map((c) => c.getInfo(this.timeoutMs)));
+    this.merged = mergeSchemas(this.infos);
+  }
+
+  close(): void {
+    this.clients.forEach((c) => c.close());
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Reading the summed station vectors. The layouts are the contract with the station's kernels
+ * (station-daemon/compute/glm.ts and glm-evaluate.ts document them); a test pins that both
+ * sides agree. They are restated here because the SDK does not import the station's code.
+ */
+import { BadInput } from "../../common/errors.js";
+
+export const GLM_HEADER_LENGTH = 8;
+export const EVALUATE_HEADER_LENGTH = 6;
+/** Logit range of the evaluation grid (station: LOGIT_RANGE). */
+export const EVALUATE_LOGIT_RANGE = 10;
+
+export interface GlmRoundSums {
+  n: number;
+  weightSum: number;
+  responseSum: number;
+  saturated: number;
+  deviance: number;
+  loglik: number;
+  pearson: number;
+  boundary: number;
+  /** Score at beta (or the IRLS right-hand side at the start round). */
+  score: Float64Array;
+  /** Fisher information, upper triangle row by row. */
+  information: Float64Array;
+}
+
+export function glmVectorLengthFor(p: number): number {
+  return GLM_HEADER_LENGTH + p + (p * (p + 1)) / 2;
+}
+
+export function readGlmVector(vector: Float64Array, p: number): GlmRoundSums {
+  const expected = glmVectorLengthFor(p);
+  if (vector.length !== expected) {
+    throw new BadInput(`the aggregated GLM vector has ${vector.length} numbers; ${p} coefficients need ${expected}`);
+  }
+  return {
+    n: vector[0],
+    weightSum: vector[1],
+    responseSum: vector[2],
+    saturated: vector[3],
+    deviance: vector[4],
+    loglik: vector[5],
+    pearson: vector[6],
+    boundary: vector[7],
+    score: vector.slice(GLM_HEADER_LENGTH, GLM_HEADER_LENGTH + p),
+    information: vector.slice(GLM_HEADER_LENGTH + p),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * A federation of real station processes on this machine, for the demo, `--local` runs,
+ * notebooks and tests: each station is `werkplaats station start` in its own process, on a free
+ * loopback port, with its own identity key and a roster of the others.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { StationUnreachable } from "../common/errors.js";
+import { cliEntryPoint } from "../common/package-root.js";
+import { initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
+import { type ConnectOptions, Federation } from "./federation.js";
+import type { FederationFile } from "./federation-file.js";
+
+export interface LocalStationSpec {
+  name: string;
+  /** dataset name → CSV file */
+  datasets: Record<string, string>;
+}
+
+export interface LocalFederationOptions {
+  stations: LocalStationSpec[];
+  /** Where station folders go; a fresh temporary folder (removed at stop) by default. */
+  dir?: string;
+  /** Called with a short message as each station comes up. */
+  onProgress?: (message: string) => void;
+  /** How long a station may take to load its data and start listening (default 60 s). */
+  startTimeoutMs?: number;
+}
+
+export class LocalFederation {
+  readonly dir: string;
+  readonly federation: FederationFile;
+  private readonly processes: Map<string, ChildProcess>;
+  private readonly ownsDir: boolean;
+
+  private constructor(dir: string, ownsDir: boolean, federation: FederationFile, processes: Map<string, ChildProcess>) {
+    this.dir = dir;
+    this.ownsDir = ownsDir;
+    this.federation = federation;
+    this.processes = processes;
+  }
+
+  static async start(options: LocalFederationOptions): Promise<LocalFederation> {
+    const ownsDir = options.dir === undefined;
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), "werkplaats-local-"));
+    const keys = options.stations.map((s) => {
+      const { publicKey } = initStation({
+        dir: join(dir, s.name),
+        name: s.name,
+        data: Object.entries(s.datasets).map(([name, file]) => ({ name, file })),
+      });
+      return { name: s.name, identityKey: publicKey };
+    });
+    for (const s of options.stations) {
+      const config = loadConfig(join(dir, s.name));
+      saveConfig(join(dir, s.name), { ...config, roster: keys });
+    }
+    const processes = new Map<string, ChildProcess>();
+    try {
+      const addresses = await Promise.all(
+        options.stations.map(async (s) => {
+          const { child, address } = await spawnStation(join(dir, s.name), s.name, options.startTimeoutMs ?? 60_000);
+          processes.set(s.name, child);
+          options.onProgress?.(`station ${s.name} listening on ${address}`);
+          return address;
+        }),
+      );
+      const federation: FederationFile = {
+        name: "local",
+        stations: keys.map((k, i) => ({ name: k.name, address: addresses[i], identityKey: k.identityKey })),
+      };
+      return new LocalFederation(dir, ownsDir, federation, processes);
+    } catch (err) {
+      await Promise.all([...processes.values()].map((p) => stopProcess(p)));
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  connect(options?: ConnectOptions): Promise<Federation> {
+    return Federation.connect(this.federation, options);
+  }
+
+  /** The process of one station, for tests that kill or stall it. */
+  process(name: string): ChildProcess | undefined {
+    return this.processes.get(name);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.values()].map((p) => stopProcess(p)));
+    this.processes.clear();
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function spawnStation(dir: string, name: string, timeoutMs: number): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, [cliEntryPoint(), "station", "start", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new StationUnreachable(name, "127.0.0.1", `did not start within ${timeoutMs} ms\n${err}`));
+    }, timeoutMs);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, address: m[1] });
+      }
+    });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      // Keep only the tail: a long-running station logs every request.
+      err = (err + chunk.toString()).slice(-8192);
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new StationUnreachable(name, "127.0.0.1", `station process exited with code ${code} before listening:\n${err.trim()}`));
+    });
+  });
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}

@@ -1,0 +1,76 @@
+import type { GroupBy } from "../../common/job.js";
+import { cellLevels } from "./cells.js";
+import { formatNumber, formatTextTable } from "./table-text.js";
+
+export interface MeanCell {
+  group: Record<string, string>;
+  n: number;
+  mean: number;
+  /** Sample standard deviation (n − 1); NaN when n < 2. */
+  sd: number;
+}
+
+/** Mean (and SD) of a column, from summed per-cell moments [n, sum, sum of squares]. */
+export class MeanResult {
+  readonly kind = "mean";
+  readonly dataset: string;
+  readonly column: string;
+  readonly where?: string;
+  readonly by: string[];
+  readonly cells: MeanCell[];
+  readonly stations: string[];
+
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[] }) {
+    this.dataset = options.dataset;
+    this.column = options.column;
+    this.where = options.where;
+    this.by = options.by.map((g) => g.column);
+    this.stations = options.stations;
+    this.cells = cellLevels(options.by).map((group, i) => {
+      const n = options.sum[3 * i];
+      const s = options.sum[3 * i + 1];
+      const ss = options.sum[3 * i + 2];
+      const mean = n > 0 ? s / n : NaN;
+      const variance = n > 1 ? Math.max(0, (ss - (s * s) / n) / (n - 1)) : NaN;
+      return { group, n: Math.round(n), mean, sd: Math.sqrt(variance) };
+    });
+  }
+
+  /** The overall mean when there is no group-by. */
+  get mean(): number {
+    return this.cells.length === 1 ? this.cells[0].mean : NaN;
+  }
+
+  get(group: Record<string, string>): MeanCell | undefined {
+    return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
+  }
+
+  /**
+   * The cells as a danfo.js DataFrame, one row per cell (withheld cells have null values).
+   * danfojs is imported only here, so the SDK does not load it: `npm install danfojs` to use this.
+   */
+  async toDataFrame(): Promise<import("danfojs").DataFrame> {
+    const danfo = await import("danfojs").catch((err: unknown) => {
+      throw new Error('toDataFrame needs the danfojs package: npm install danfojs', { cause: err });
+    });
+    const withheld = (c: MeanCell) => Boolean((c as { suppressed?: unknown }).suppressed);
+    const value = (c: MeanCell, x: number) => (withheld(c) || !Number.isFinite(x) ? null : x);
+    const columns: Record<string, Array<string | number | null>> = {};
+    for (const b of this.by) columns[b] = this.cells.map((c) => c.group[b]);
+    columns.n = this.cells.map((c) => value(c, c.n));
+    columns.mean = this.cells.map((c) => value(c, c.mean));
+    columns.sd = this.cells.map((c) => value(c, c.sd));
+    if (this.cells.some(withheld)) columns.suppressed = this.cells.map((c) => (withheld(c) ? "yes" : "no"));
+    return new (danfo.DataFrame ?? (danfo as unknown as { default: typeof danfo }).default.DataFrame)(columns);
+  }
+
+  toJSON(): object {
+    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, cells: this.cells };
+  }
+
+  toString(): string {
+    const title = `mean of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
+    const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean), formatNumber(c.sd)]);
+    return `${title}\n${formatTextTable([...this.by, "n", "mean", "sd"], rows, [...this.by.map(() => false), true, true, true])}`;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The station's statistics: one numeric vector per job, computed over its own rows. These
+ * kernels know nothing of masking or networks; the secure-aggregation participant wraps them.
+ */
+import { UnknownDataset } from "../../common/errors.js";
+import type { JobSpec } from "../../common/job.js";
+import type { Table } from "../data/table.js";
+import { countCells, momentCells } from "./descriptive.js";
+import { evaluateWhere } from "./filter.js";
+import { glmContribution } from "./glm.js";
+import { glmEvaluateContribution } from "./glm-evaluate.js";
+
+export function computeContribution(tables: ReadonlyMap<string, Table>, job: JobSpec): Float64Array {
+  const table = tables.get(job.dataset);
+  if (!table) throw new UnknownDataset(job.dataset, [...tables.keys()]);
+  const rows = evaluateWhere(table, job.where);
+  const c = job.computation;
+  switch (c.kind) {
+    case "count":
+      return countCells({ table, rows, by: c.by });
+    case "moments":
+      return momentCells({ table, rows, column: c.column, by: c.by, shift: c.shift });
+    case "glm":
+      return glmContribution({ table, rows, computation: c });
+    case "glm_evaluate":
+      return glmEvaluateContribution({ table, rows, computation: c });
+  }
+}

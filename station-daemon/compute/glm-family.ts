@@ -1,0 +1,150 @@
+/**
+ * Per-row GLM arithmetic for the station's kernels: the inverse link, its derivative, the variance
+ * function, deviance residuals, log-likelihood terms and R's starting means. The formulas and
+ * the clamping at the boundaries are R's (`binomial()`, `poisson()`, `gaussian()` and
+ * `make.link()`), so that a federated fit takes the same path as `glm()` on pooled rows.
+ */
+import { BadInput } from "../../common/errors.js";
+import type { FamilyName, LinkName } from "../../common/job.js";
+
+const EPSILON = 2.220446049250313e-16;
+/** R's C_logit_linkinv clamps |eta| at -log(DBL_EPSILON) so that mu stays strictly inside (0, 1). */
+const LOGIT_THRESHOLD = 30;
+const LOGIT_MAX = -Math.log(EPSILON);
+
+export interface RowLink {
+  linkinv(eta: number): number;
+  linkfun(mu: number): number;
+  /** dmu/deta at eta. */
+  muEta(eta: number): number;
+}
+
+export interface RowFamily {
+  variance(mu: number): number;
+  /** The unit deviance times the prior weight (R's dev.resids). */
+  devianceResidual(y: number, mu: number, weight: number): number;
+  /** The row's log-likelihood term (see `glmContribution` for what each family leaves out). */
+  loglik(y: number, mu: number, weight: number): number;
+  /** The saturated part of the deviance at a constant mean: see GLM_LAYOUT.saturated. */
+  saturated(y: number, weight: number): number;
+  /** R's `mustart` from `family$initialize`. */
+  startMu(y: number, weight: number): number;
+  /** R's boundary check: fitted values that are numerically 0 (or 1). */
+  atBoundary(mu: number): boolean;
+  checkResponse(y: number): void;
+}
+
+function xlogy(x: number, y: number): number {
+  return x === 0 ? 0 : x * Math.log(y);
+}
+
+export const LINKS: Record<LinkName, RowLink> = {
+  logit: {
+    linkinv(eta) {
+      const e = eta < -LOGIT_MAX ? EPSILON : eta > LOGIT_MAX ? 1 / EPSILON : Math.exp(eta);
+      return e / (1 + e);
+    },
+    linkfun(mu) {
+      return Math.log(mu / (1 - mu));
+    },
+    muEta(eta) {
+      if (eta > LOGIT_THRESHOLD || eta < -LOGIT_THRESHOLD) return EPSILON;
+      const e = Math.exp(eta);
+      return e / ((1 + e) * (1 + e));
+    },
+  },
+  log: {
+    linkinv(eta) {
+      return Math.max(Math.exp(eta), EPSILON);
+    },
+    linkfun(mu) {
+      return Math.log(mu);
+    },
+    muEta(eta) {
+      return Math.max(Math.exp(eta), EPSILON);
+    },
+  },
+  identity: {
+    linkinv(eta) {
+      return eta;
+    },
+    linkfun(mu) {
+      return mu;
+    },
+    muEta() {
+      return 1;
+    },
+  },
+};
+
+export const FAMILIES: Record<FamilyName, RowFamily> = {
+  binomial: {
+    variance: (mu) => mu * (1 - mu),
+    devianceResidual: (y, mu, w) => 2 * w * (xlogy(y, y / mu) + xlogy(1 - y, (1 - y) / (1 - mu))),
+    loglik: (y, mu, w) => w * (xlogy(y, mu) + xlogy(1 - y, 1 - mu)),
+    saturated: (y, w) => w * (xlogy(y, y) + xlogy(1 - y, 1 - y)),
+    startMu: (y, w) => (w * y + 0.5) / (w + 1),
+    atBoundary: (mu) => mu > 1 - 10 * EPSILON || mu < 10 * EPSILON,
+    checkResponse(y) {
+      if (y !== 0 && y !== 1) throw new BadInput(`a binomial response must be 0/1 (or boolean), found ${y}`);
+    },
+  },
+  poisson: {
+    variance: (mu) => mu,
+    devianceResidual: (y, mu, w) => {
+      const r = mu * w;
+      return y > 0 ? 2 * (w * y * Math.log(y / mu) - (w * y - r)) : 2 * r;
+    },
+    loglik: (y, mu, w) => w * (xlogy(y, mu) - mu - logGamma(y + 1)),
+    saturated: (y, w) => w * (xlogy(y, y) - y),
+    startMu: (y) => y + 0.1,
+    atBoundary: (mu) => mu < 10 * EPSILON,
+    checkResponse(y) {
+      if (y < 0) throw new BadInput(`a poisson response cannot be negative, found ${y}`);
+    },
+  },
+  gaussian: {
+    variance: () => 1,
+    devianceResidual: (y, mu, w) => w * (y - mu) * (y - mu),
+    // The gaussian log-likelihood needs the dispersion, known only after summing the deviance;
+    // rows contribute log(w) and the SDK finishes it (R's gaussian()$aic).
+    loglik: (_y, _mu, w) => (w > 0 ? Math.log(w) : 0),
+    saturated: (y, w) => (w * y * y) / 2,
+    startMu: (y) => y,
+    atBoundary: () => false,
+    checkResponse() {},
+  },
+};
+
+export function rowFamily(family: FamilyName): RowFamily {
+  const f = FAMILIES[family];
+  if (!f) throw new BadInput(`unknown GLM family "${family}" (binomial, poisson, gaussian)`);
+  return f;
+}
+
+export function rowLink(link: LinkName): RowLink {
+  const l = LINKS[link];
+  if (!l) throw new BadInput(`unknown GLM link "${link}" (logit, log, identity)`);
+  return l;
+}
+
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
+const LOG_FACTORIAL = (() => {
+  const t = new Float64Array(256);
+  for (let i = 2; i < t.length; i++) t[i] = t[i - 1] + Math.log(i);
+  return t;
+})();
+
+/** log Γ(x) for x > 0: exact sums of logs for small integers (counts), Lanczos (g = 7) otherwise. */
+export function logGamma(x: number): number {
+  if (Number.isInteger(x) && x >= 1 && x <= LOG_FACTORIAL.length) return LOG_FACTORIAL[x - 1];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
+  const z = x - 1;
+  let a = LANCZOS[0];
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += LANCZOS[i] / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}

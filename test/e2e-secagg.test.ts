@@ -1,0 +1,116 @@
+/**
+ * Secure aggregation across real station processes: a station killed after each phase, with
+ * enough survivors the sum is right over exactly the stations whose input it holds; with too
+ * few, the job fails and reveals nothing.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TooFewStations } from "../common/errors.js";
+import type { JobSpec } from "../common/job.js";
+import { aggregate } from "../sdk/aggregation.js";
+import { LocalFederation } from "../sdk/local-federation.js";
+import { StationClient } from "../sdk/station-client.js";
+import { writeScenario } from "../synth/index.js";
+import { num, readRows } from "./helpers/pooled.js";
+
+let work: string;
+let files: string[];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "werkplaats-secagg-e2e-"));
+  files = (await writeScenario({ scenario: "fall-risk", stations: 5, rows: 400, seed: 11, out: join(work, "data") })).files;
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const job: JobSpec = {
+  dataset: "fall_risk",
+  where: { kind: "compare", column: "age", op: ">=", value: { kind: "number", value: 70 } },
+  computation: { kind: "count", by: [{ column: "sex", levels: ["F", "M"] }] },
+};
+
+function expectedCounts(stationNames: string[]): [number, number] {
+  const rows = readRows(files.filter((f) => stationNames.includes(basename(f, ".csv"))));
+  const older = rows.filter((r) => num(r.age) >= 70);
+  return [older.filter((r) => r.sex === "F").length, older.filter((r) => r.sex === "M").length];
+}
+
+async function withStations<T>(run: (local: LocalFederation, clients: StationClient[]) => Promise<T>): Promise<T> {
+  const local = await LocalFederation.start({
+    dir: mkdtempSync(join(work, "fed-")),
+    stations: files.map((f) => ({ name: basename(f, ".csv"), datasets: { fall_risk: f } })),
+  });
+  const clients = local.federation.stations.map((s) => new StationClient(s));
+  try {
+    return await run(local, clients);
+  } finally {
+    clients.forEach((c) => c.close());
+    await local.stop();
+  }
+}
+
+describe("secure aggregation over real station processes", () => {
+  it("sums exactly with all five stations", async () => {
+    await withStations(async (_local, clients) => {
+      const result = await aggregate({ job, stations: clients, vectorLength: 2, minStations: 3, timeoutMs: 10_000 });
+      expect(result.stations.sort()).toEqual(clients.map((c) => c.name).sort());
+      expect(Array.from(result.sum)).toEqual(expectedCounts(result.stations));
+      expect(result.dropped).toEqual([]);
+    });
+  });
+
+  for (const [phase, included] of [
+    ["advertiseKeys", false],
+    ["shareKeys", false],
+    ["maskedInput", true],
+    ["consistencyCheck", true],
+  ] as const) {
+    it(`a station killed after ${phase} is ${included ? "still in" : "left out of"} a correct sum`, async () => {
+      await withStations(async (local, clients) => {
+        const victim = clients[1].name;
+        const result = await aggregate({
+          job,
+          stations: clients,
+          vectorLength: 2,
+          minStations: 3,
+          timeoutMs: 5_000,
+          onPhase: (report) => {
+            if (report.phase === phase) local.process(victim)!.kill("SIGKILL");
+          },
+        });
+        expect(result.stations.includes(victim)).toBe(included);
+        expect(result.dropped.map((d) => d.station)).toContain(victim);
+        expect(result.stations.length).toBe(included ? 5 : 4);
+        expect(Array.from(result.sum)).toEqual(expectedCounts(result.stations));
+      });
+    });
+  }
+
+  it("fails with a clear error and no sum when fewer than the threshold survive", async () => {
+    await withStations(async (local, clients) => {
+      const victims = clients.slice(0, 3).map((c) => c.name);
+      const err = await aggregate({
+        job,
+        stations: clients,
+        vectorLength: 2,
+        minStations: 3,
+        timeoutMs: 5_000,
+        onPhase: (report) => {
+          if (report.phase === "shareKeys") victims.forEach((v) => local.process(v)!.kill("SIGKILL"));
+        },
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TooFewStations);
+      expect((err as Error).message).toMatch(/threshold is 3/);
+      for (const v of victims) expect((err as Error).message).toContain(v);
+    });
+  });
+
+  it("refuses a job over fewer than three stations", async () => {
+    await withStations(async (_local, clients) => {
+      const err = await aggregate({ job, stations: clients.slice(0, 2), vectorLength: 2, minStations: 3, timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TooFewStations);
+    });
+  });
+});

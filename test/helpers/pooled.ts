@@ -1,0 +1,36 @@
+/**
+ * An independent reading of the synthetic CSV files, for checking federated statistics against
+ * the pooled rows. Deliberately simple and separate from the station's loader: the synthetic
+ * files have no quoted fields, so a split is a faithful parse.
+ */
+import { readFileSync } from "node:fs";
+
+export type PooledRow = Record<string, string>;
+
+export function readRows(files: readonly string[]): PooledRow[] {
+  const rows: PooledRow[] = [];
+  for (const file of files) {
+    const lines = readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0);
+    const header = lines[0].split(",");
+    for (const line of lines.slice(1)) {
+      const cells = line.split(",");
+      rows.push(Object.fromEntries(header.map((h, i) => [h, cells[i]])));
+    }
+  }
+  return rows;
+}
+
+export const num = (v: string | undefined): number => (v === undefined || v === "" || v === "NA" ? NaN : Number(v));
+export const isTrue = (v: string | undefined): boolean => v === "true";
+
+/** A seeded PRNG for test inputs (mulberry32); never used for a real job's cryptography. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
