@@ -134,14 +134,15 @@ export function modelTable(model: ModelView): string {
 
 export function evaluationTable(evaluation: EvaluationView): string {
   const parts: string[] = [];
-  if (evaluation.auc !== undefined) {
-    parts.push(element("p", { style: "font-family:system-ui,sans-serif;margin:4px 0" }, `${element("b", {}, "AUC")} ${text(formatValue(evaluation.auc))}`));
+  const facts: Array<[string, string]> = [...(evaluation.auc !== undefined ? [["AUC", formatValue(evaluation.auc)] as [string, string]] : []), ...evaluation.facts];
+  if (facts.length > 0) {
+    parts.push(element("p", { style: "font-family:system-ui,sans-serif;margin:4px 0" }, facts.map(([k, v]) => `${element("b", {}, text(k))} ${text(v)}`).join(" · ")));
   }
   if (evaluation.calibration?.length) {
     parts.push(
       htmlTable({
         caption: "Calibration by risk group",
-        header: ["risk group", "n", "predicted", "observed"],
+        header: ["risk group", "n", "predicted risk", "observed proportion"],
         rows: evaluation.calibration.map((g) => [g.label, g.n ?? null, g.predicted, g.observed]),
         numeric: [false, true, true, true],
       }),

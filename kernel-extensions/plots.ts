@@ -11,7 +11,7 @@ function groupLabel(group: Record<string, string>, columns: readonly string[]): 
 }
 
 function whereNote(r: { dataset: string; where?: string; stations: string[] }): string {
-  return `${r.dataset}${r.where ? ` where ${r.where}` : ""}, ${r.stations.length} stations`;
+  return `${r.dataset}${r.where ? ` where ${r.where}` : ""} · ${r.stations.length} stations`;
 }
 
 /**
@@ -30,7 +30,7 @@ export function countChart(result: CountLike, options: { title?: string } = {}):
   const summary =
     result.cells.map((c) => `${groupLabel(c.group, result.by)}: ${suppressionOf(c) !== undefined ? "suppressed" : c.count}`).join(", ") +
     (withheld ? ` (${withheld} suppressed)` : "");
-  return new Figure({ title, svg: barChart({ title, bars, valueLabel: `count — ${whereNote(result)}`, description: summary }), summary });
+  return new Figure({ title, svg: barChart({ title, subtitle: whereNote(result), bars, valueLabel: "count", description: summary }), summary });
 }
 
 /** Means as bars with a 95% interval (mean ± 1.96 sd/√n) as whiskers. */
@@ -49,11 +49,11 @@ export function meanChart(result: MeanLike, options: { title?: string } = {}): F
   });
   const title = options.title ?? `Mean ${result.column}${result.by.length ? ` by ${result.by.join(" and ")}` : ""}`;
   const summary = result.cells.map((c) => `${groupLabel(c.group, result.by)}: ${suppressionOf(c) !== undefined ? "suppressed" : formatValue(c.mean, 2)}`).join(", ");
-  return new Figure({ title, svg: barChart({ title, bars, valueLabel: `mean ${result.column} (95% CI) — ${whereNote(result)}`, description: summary }), summary });
+  return new Figure({ title, svg: barChart({ title, subtitle: whereNote(result), bars, valueLabel: `mean ${result.column} (95% CI)`, description: summary }), summary });
 }
 
 /** A histogram from bins (see countBins for bins counted across the federation). */
-export function histogramChart(options: { title: string; bins: readonly HistogramBin[]; xLabel?: string }): Figure {
+export function histogramChart(options: { title: string; subtitle?: string; bins: readonly HistogramBin[]; xLabel?: string }): Figure {
   const summary = options.bins.map((b) => `[${b.from}, ${b.to}): ${b.count ?? "suppressed"}`).join(", ");
   return new Figure({ title: options.title, svg: histogram({ ...options, description: summary }), summary });
 }

@@ -18,6 +18,8 @@ export interface IterationReport {
   /** Of all stations in the federation, for "3 of 4". */
   expected?: readonly string[];
   converged?: boolean;
+  /** Relative change of the deviance, |dev − dev_old| / (|dev| + 0.1), as the fit computes it. */
+  change?: number;
 }
 
 export function formatIteration(report: IterationReport, previousDeviance?: number): string {
@@ -25,7 +27,9 @@ export function formatIteration(report: IterationReport, previousDeviance?: numb
   const missing = report.missing ?? report.dropped ?? (report.expected ? report.expected.filter((s) => !answered.includes(s)) : []);
   const total = report.expected?.length ?? answered.length + missing.length;
   const change =
-    previousDeviance !== undefined && Number.isFinite(previousDeviance) ? ` (change ${report.deviance - previousDeviance >= 0 ? "+" : "−"}${formatValue(Math.abs(report.deviance - previousDeviance), 6)})` : "";
+    previousDeviance !== undefined && Number.isFinite(previousDeviance)
+      ? ` (change ${report.deviance - previousDeviance >= 0 ? "+" : "−"}${formatValue(Math.abs(report.deviance - previousDeviance), 6)})`
+      : "";
   const stations = answered.length > 0 ? ` · answered: ${answered.join(", ")} (${answered.length} of ${total})` : "";
   const dropped = missing.length > 0 ? ` · no answer: ${missing.join(", ")}` : "";
   const done = report.converged ? " · converged" : "";

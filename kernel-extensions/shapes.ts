@@ -105,11 +105,11 @@ function coefficientRows(raw: unknown): CoefficientRow[] | undefined {
     rows.push({
       term,
       estimate,
-      se: num(item, "se", "stdError", "standardError", "bse"),
+      se: num(item, "std_error", "se", "stdError", "standardError", "bse"),
       statistic: num(item, "z", "zValue", "statistic", "t"),
-      p: num(item, "p", "pValue", "pvalue"),
-      lower: num(item, "lower", "ciLower", "low") ?? (typeof ci?.[0] === "number" ? ci[0] : undefined),
-      upper: num(item, "upper", "ciUpper", "high") ?? (typeof ci?.[1] === "number" ? ci[1] : undefined),
+      p: num(item, "p_value", "p", "pValue", "pvalue"),
+      lower: num(item, "ci_low", "lower", "ciLower", "low") ?? (typeof ci?.[0] === "number" ? ci[0] : undefined),
+      upper: num(item, "ci_high", "upper", "ciUpper", "high") ?? (typeof ci?.[1] === "number" ? ci[1] : undefined),
     });
   }
   return rows;
@@ -137,9 +137,10 @@ export function modelView(x: unknown): ModelView | undefined {
     fact("iterations", merged.iterations);
     fact("converged", merged.converged);
     fact("deviance", merged.deviance);
-    fact("null deviance", merged.nullDeviance);
+    fact("null deviance", merged.nullDeviance ?? merged.null_deviance);
     fact("AIC", merged.aic ?? merged.AIC);
     fact("log-likelihood", merged.logLikelihood ?? merged.loglik);
+    if (Array.isArray(merged.warnings) && merged.warnings.length > 0) fact("warnings", merged.warnings);
     fact("stations", merged.stations);
     const formula = str(merged, "formula");
     return {
@@ -168,6 +169,8 @@ export interface CalibrationGroup {
 
 export interface EvaluationView {
   auc?: number;
+  /** Further one-number summaries (Brier score, Hosmer–Lemeshow …), label → value. */
+  facts: Array<[string, string]>;
   roc?: RocPoint[];
   calibration?: CalibrationGroup[];
 }
@@ -181,13 +184,28 @@ export function evaluationView(x: unknown): EvaluationView | undefined {
     ?.filter(isObject)
     .map((p) => ({ fpr: num(p, "fpr", "falsePositiveRate", "x") ?? NaN, tpr: num(p, "tpr", "truePositiveRate", "sensitivity", "y") ?? NaN }))
     .filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
-  const calRaw = Array.isArray(x.calibration) ? x.calibration : undefined;
+  const calRaw = Array.isArray(x.riskGroups) ? x.riskGroups : Array.isArray(x.calibration) ? x.calibration : undefined;
   const calibration = calRaw?.filter(isObject).map((g, i) => ({
-    label: str(g, "group", "label", "riskGroup", "name") ?? `group ${i + 1}`,
-    predicted: num(g, "predicted", "meanPredicted", "expected", "predictedRate") ?? NaN,
-    observed: num(g, "observed", "observedRate", "rate") ?? NaN,
+    label: str(g, "label", "group", "riskGroup", "name") ?? `group ${i + 1}`,
+    predicted: num(g, "expectedRate", "predicted", "meanPredicted", "predictedRate") ?? NaN,
+    observed: num(g, "observedRate", "observed", "rate") ?? NaN,
     n: num(g, "n", "count"),
   }));
   if (auc === undefined && roc === undefined && calibration === undefined) return undefined;
-  return { auc, roc, calibration };
+  const facts: Array<[string, string]> = [];
+  const n = num(x, "n");
+  const events = num(x, "events");
+  if (n !== undefined) facts.push(["rows", `${n}${events !== undefined ? ` (${events} events)` : ""}`]);
+  const brier = num(x, "brier");
+  if (brier !== undefined) facts.push(["Brier score", brier.toFixed(4)]);
+  const oe = num(x, "observedOverExpected");
+  if (oe !== undefined) facts.push(["observed / expected", oe.toFixed(3)]);
+  const hl = isObject(x.hosmerLemeshow) ? x.hosmerLemeshow : undefined;
+  if (hl) {
+    const stat = num(hl, "statistic");
+    const df = num(hl, "df");
+    const p = num(hl, "p_value", "p");
+    if (stat !== undefined && p !== undefined) facts.push(["Hosmer–Lemeshow", `χ² ${stat.toFixed(2)}${df !== undefined ? ` on ${df} df` : ""}, p ${p < 0.001 ? "<0.001" : p.toFixed(3)}`]);
+  }
+  return { auc, roc, calibration, facts };
 }

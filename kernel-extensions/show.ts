@@ -67,6 +67,9 @@ function textOf(x: unknown): string {
 /** The HTML, SVG and text of a werkplaats value; pure, so tests and scripts can use it too. */
 export function render(x: unknown): Rendering {
   if (isFigure(x)) return { svg: x.svg, text: x.toString() };
+  // Markup from the builders (`htmlTable(…)`, `barChart(…)`) is shown as what it is.
+  if (typeof x === "string" && /^\s*<svg[\s>]/.test(x)) return { svg: x, text: "[figure]" };
+  if (typeof x === "string" && /^\s*<[A-Za-z][^]*>\s*$/.test(x)) return { html: x, text: x.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim() };
   if (isCountLike(x)) return { html: countTable(x), text: textOf(x) };
   if (isMeanLike(x)) return { html: meanTable(x), text: textOf(x) };
   const model = modelView(x);

@@ -49,7 +49,13 @@ function label(x: number, y: number, s: string, attrs: Record<string, string | n
   return element("text", { x, y, "font-size": 12, fill: INK, ...attrs }, text(s));
 }
 
-function svgDocument(options: { width: number; height: number; title: string; description?: string }, body: readonly string[]): string {
+/** A subtitle longer than the plot is wide is cut with an ellipsis (its full text stays in <desc>). */
+function fit(s: string, width: number, size = 11): string {
+  const max = Math.floor(width / (size * 0.6));
+  return s.length <= max ? s : `${s.slice(0, Math.max(1, max - 1))}…`;
+}
+
+function svgDocument(options: { width: number; height: number; title: string; subtitle?: string; description?: string }, body: readonly string[]): string {
   return element(
     "svg",
     {
@@ -65,14 +71,15 @@ function svgDocument(options: { width: number; height: number; title: string; de
       options.description ? element("desc", {}, text(options.description)) : "",
       element("rect", { x: 0, y: 0, width: options.width, height: options.height, fill: "#fff" }),
       label(12, 22, options.title, { "font-size": 15, "font-weight": 600 }),
+      options.subtitle ? label(12, 39, fit(options.subtitle, options.width - 24), { "font-size": 11, fill: MUTED }) : "",
       ...body,
     ],
   );
 }
 
-/** Approximate width of a label in 12 px sans-serif, for margins. */
+/** Generous width of a label in sans-serif (capitals and digits are wide), for margins. */
 function textWidth(s: string, size = 12): number {
-  return s.length * size * 0.58;
+  return s.length * size * 0.68;
 }
 
 function xAxis(options: { ticks: number[]; x: (v: number) => number; y0: number; y1: number; title?: string; format?: (v: number) => string }): string[] {
@@ -116,6 +123,8 @@ export interface Bar {
 
 export interface BarChartOptions {
   title: string;
+  /** A line under the title, e.g. the dataset and filter. */
+  subtitle?: string;
   bars: readonly Bar[];
   valueLabel?: string;
   description?: string;
@@ -130,8 +139,9 @@ export function barChart(options: BarChartOptions): string {
   const barHeight = series.length > 1 ? 14 : 18;
   const groupHeight = barHeight * series.length + 8;
   const legendHeight = series.length > 1 ? 22 : 0;
-  const top = 40 + legendHeight;
-  const left = Math.min(220, Math.max(60, ...labels.map((l) => textWidth(l) + 16)));
+  const head = options.subtitle ? 54 : 36;
+  const top = head + 8 + legendHeight;
+  const left = Math.min(240, Math.max(60, ...labels.map((l) => textWidth(l) + 20)));
   const right = width - 70;
   const plotBottom = top + labels.length * groupHeight;
   const height = plotBottom + 46;
@@ -142,8 +152,8 @@ export function barChart(options: BarChartOptions): string {
   if (series.length > 1) {
     series.forEach((s, i) => {
       const lx = left + i * 120;
-      body.push(element("rect", { x: lx, y: 32, width: 12, height: 12, fill: PALETTE[i % PALETTE.length] }));
-      body.push(label(lx + 16, 42, s));
+      body.push(element("rect", { x: lx, y: head, width: 12, height: 12, fill: PALETTE[i % PALETTE.length] }));
+      body.push(label(lx + 16, head + 10, s));
     });
   }
   labels.forEach((l, li) => {
@@ -164,10 +174,11 @@ export function barChart(options: BarChartOptions): string {
         const cy = y + barHeight / 2;
         body.push(element("line", { x1: x(bar.lower), x2: x(bar.upper), y1: cy, y2: cy, stroke: INK }));
       }
-      body.push(label(x(Math.max(bar.value, bar.upper ?? bar.value)) + 4, y + barHeight - 5, formatValue(bar.value, 2), { "font-size": 11, fill: MUTED }));
+      const shown = Number.isInteger(bar.value) ? String(bar.value) : String(Number(bar.value.toFixed(2)));
+      body.push(label(x(Math.max(bar.value, bar.upper ?? bar.value)) + 4, y + barHeight - 5, shown, { "font-size": 11, fill: MUTED }));
     });
   });
-  return svgDocument({ width, height, title: options.title, description: options.description }, body);
+  return svgDocument({ width, height, title: options.title, subtitle: options.subtitle, description: options.description }, body);
 }
 
 export interface HistogramBin {
@@ -177,10 +188,10 @@ export interface HistogramBin {
   count: number | null;
 }
 
-export function histogram(options: { title: string; bins: readonly HistogramBin[]; xLabel?: string; yLabel?: string; description?: string; width?: number }): string {
+export function histogram(options: { title: string; subtitle?: string; bins: readonly HistogramBin[]; xLabel?: string; yLabel?: string; description?: string; width?: number }): string {
   const width = options.width ?? 640;
   const height = 340;
-  const [left, right, top, bottom] = [64, width - 20, 40, height - 50];
+  const [left, right, top, bottom] = [64, width - 20, options.subtitle ? 58 : 40, height - 50];
   const bins = [...options.bins].sort((a, b) => a.from - b.from);
   const lo = bins.length ? bins[0].from : 0;
   const hi = bins.length ? bins[bins.length - 1].to : 1;
@@ -200,7 +211,7 @@ export function histogram(options: { title: string; bins: readonly HistogramBin[
     }
     body.push(element("rect", { x: x(b.from) + 0.5, y: y(b.count), width: Math.max(0.5, x(b.to) - x(b.from) - 1), height: bottom - y(b.count), fill: PALETTE[0] }));
   }
-  return svgDocument({ width, height, title: options.title, description: options.description }, body);
+  return svgDocument({ width, height, title: options.title, subtitle: options.subtitle, description: options.description }, body);
 }
 
 export interface ForestRow {
@@ -211,12 +222,12 @@ export interface ForestRow {
 }
 
 /** Estimates with confidence intervals, one row per term; ratios on a log axis around 1. */
-export function forestPlot(options: { title: string; rows: readonly ForestRow[]; xLabel?: string; logScale?: boolean; reference?: number; description?: string; width?: number }): string {
+export function forestPlot(options: { title: string; subtitle?: string; rows: readonly ForestRow[]; xLabel?: string; logScale?: boolean; reference?: number; description?: string; width?: number }): string {
   const width = options.width ?? 640;
   const log = options.logScale ?? false;
   const reference = options.reference ?? (log ? 1 : 0);
   const rowHeight = 24;
-  const top = 44;
+  const top = options.subtitle ? 66 : 48;
   const left = Math.min(240, Math.max(80, ...options.rows.map((r) => textWidth(r.label) + 16)));
   const right = width - 120;
   const bottom = top + options.rows.length * rowHeight;
@@ -240,7 +251,7 @@ export function forestPlot(options: { title: string; rows: readonly ForestRow[];
     body.push(element("rect", { x: x(r.estimate) - 4, y: cy - 4, width: 8, height: 8, fill: PALETTE[0] }));
     body.push(label(right + 10, cy + 4, `${formatValue(r.estimate, 2)} (${formatValue(r.lower, 2)}–${formatValue(r.upper, 2)})`, { "font-size": 11 }));
   });
-  return svgDocument({ width, height, title: options.title, description: options.description }, body);
+  return svgDocument({ width, height, title: options.title, subtitle: options.subtitle, description: options.description }, body);
 }
 
 function squareFrame(title: string, xLabel: string, yLabel: string, max: number, description?: string): { x: (v: number) => number; y: (v: number) => number; head: string[]; wrap: (body: string[]) => string } {

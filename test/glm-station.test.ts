@@ -157,6 +157,21 @@ describe("federated fit: design problems and convergence", () => {
     expect(lenient.warnings.join("\n")).toMatch(/did not converge/);
   });
 
+  it("takes a categorical response for binomial as R does (first level = no event)", async () => {
+    const y = [0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1];
+    const x = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+    const numeric = await fitGlm({ formula: "y ~ x", family: "binomial", levels: {}, aggregate: federation(stationTables({ y, x })) });
+    const categorical = await fitGlm({
+      formula: "outcome ~ x",
+      family: "binomial",
+      levels: { outcome: ["no", "yes"] },
+      columns: { outcome: "categorical", x: "numeric" },
+      aggregate: federation(stationTables({ outcome: y.map((v) => (v ? "yes" : "no")), x })),
+    });
+    expect(categorical.estimates).toEqual(numeric.estimates);
+    expect(categorical.deviance).toBe(numeric.deviance);
+  });
+
   it("reports each iteration and takes iterations + 1 rounds (the start round)", async () => {
     const random = seededRandom(5);
     const data: Record<string, ColumnData> = { y: [], x: [] };

@@ -15,7 +15,6 @@ async function serve(tls: { certificate: string; privateKey: string }, name: str
   server.addService(stationServiceDefinition(), {
     GetInfo: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { name, protocolVersion: "werkplaats.v1", softwareVersion: "test", identityKey: "00".repeat(32), datasets: [] }),
-    Contribute: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback({ code: grpc.status.UNIMPLEMENTED }),
   });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", stationServerCredentials(tls), (err, p) => (err ? reject(err) : resolve(p))),

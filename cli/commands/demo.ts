@@ -59,6 +59,19 @@ export async function demoCommand(argv: string[]): Promise<number> {
       out();
       out((await older.where("num_medications >= 5").count({ by: ["fell_12m"] })).toString());
       out();
+      step("fitting a logistic model of falls (one secure-aggregation job per iteration)");
+      const model = await clients.glm("fell_12m ~ age + sex + num_medications + prior_fall + dementia + lives_alone", {
+        family: "binomial",
+        onIteration: (i) => step(`iteration ${i.iteration}: deviance ${i.deviance.toFixed(3)} (${i.stations.join(", ")})`),
+      });
+      out("Who falls? Odds ratios of a fall within 12 months (logistic model over all three organisations)");
+      for (const r of model.ratios()) out(`  ${r.term.padEnd(18)} ${r.estimate.toFixed(2)}  (95% CI ${r.ci_low.toFixed(2)}–${r.ci_high.toFixed(2)})`);
+      const evaluation = await model.evaluate(clients, { riskCutpoints: [0.3, 0.5] });
+      out(`AUC ${evaluation.auc.toFixed(3)}; clients by predicted risk group:`);
+      for (const g of evaluation.riskGroups) {
+        out(`  ${g.label.padEnd(7)} ${String(g.n).padStart(5)} clients, ${String(g.observed).padStart(5)} fell (expected ${g.expected.toFixed(0)})`);
+      }
+      out();
     } finally {
       fed.close();
     }

@@ -26,4 +26,4 @@ export {
   normalSurvival,
   studentTwoSided,
 } from "./distributions.js";
-export { glmVectorLengthFor } from "./vector.js";
+export { evaluateVectorLengthFor, glmVectorLengthFor } from "./vector.js";

@@ -12,6 +12,8 @@
  *   gaussian AIC is 2 lower. bic: R's BIC() = −2·loglik + log(n)·df with the same df (not
  *   statsmodels' deviance-based default). loglik: R's logLik() (gaussian with σ² = deviance/n).
  */
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../../common/files.js";
 import { BadInput } from "../../common/errors.js";
 import {
   designColumns,
@@ -314,6 +316,29 @@ export class GlmModel {
       ...(ratios.length > 0 ? { ratios } : {}),
       warnings: [...this.warnings],
     };
+  }
+
+  /**
+   * Federated evaluation on a dataset (a query: `fed.dataset("fall_risk").where(…)`): AUC, Brier
+   * score, calibration by risk group and Hosmer–Lemeshow, all through secure aggregation.
+   */
+  evaluate<E, O = unknown>(dataset: { evaluateModel(model: GlmModel, options?: O): Promise<E> }, options?: O): Promise<E> {
+    return dataset.evaluateModel(this, options);
+  }
+
+  /** Writes the model as JSON atomically: a failed save never leaves a half-written file. */
+  save(path: string): void {
+    writeFileAtomic(path, JSON.stringify(this.toJSON(), null, 2) + "\n");
+  }
+
+  static load(path: string): GlmModel {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (err) {
+      throw new BadInput(`cannot read model file ${path}: ${(err as Error).message}`);
+    }
+    return GlmModel.fromJSON(text);
   }
 
   static fromJSON(json: GlmModelJSON | string): GlmModel {

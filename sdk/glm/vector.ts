@@ -25,6 +25,10 @@ export interface GlmRoundSums {
   information: Float64Array;
 }
 
+export function evaluateVectorLengthFor(computation: { bins: number; riskCutpoints: readonly number[] }): number {
+  return EVALUATE_HEADER_LENGTH + 3 * computation.bins + 3 * (computation.riskCutpoints.length + 1);
+}
+
 export function glmVectorLengthFor(p: number): number {
   return GLM_HEADER_LENGTH + p + (p * (p + 1)) / 2;
 }

@@ -1,0 +1,25 @@
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { PROTO_LOADER_OPTIONS } from "../common/protos.js";
+import { packageRoot } from "../common/package-root.js";
+
+export function benchService(): grpc.ServiceClientConstructor {
+  const root = packageRoot();
+  const def = protoLoader.loadSync(join(root, "bench", "bench.proto"), { ...PROTO_LOADER_OPTIONS, includeDirs: [join(root, "protos")] });
+  return (grpc.loadPackageDefinition(def) as unknown as { werkplaats: { bench: { BenchStation: grpc.ServiceClientConstructor } } }).werkplaats.bench.BenchStation;
+}
+
+/** A reproducible vector of reals in [-1000, 1000) (mulberry32); benchmark input, not a secret. */
+export function benchVector(length: number, seed: number): Float64Array {
+  let a = seed >>> 0;
+  const out = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2000 - 1000;
+  }
+  return out;
+}

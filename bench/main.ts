@@ -1,0 +1,21 @@
+/** `npm run bench -- NAME`: benchmark scripts that print figures; never timed tests. */
+import { benchSecagg } from "./secagg.js";
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  secagg: () => benchSecagg({ name: "secagg", stations: [3, 10, 30], lengths: [10, 1000, 100_000] }),
+  scale: () => benchSecagg({ name: "scale", stations: [3, 10, 30, 50], lengths: [1000] }),
+};
+
+const name = process.argv[2];
+const run = name ? BENCHES[name] : undefined;
+if (!run) {
+  process.stderr.write(`usage: npm run bench -- ${Object.keys(BENCHES).join("|")}\n`);
+  process.exit(2);
+}
+run().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench ${name} failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
