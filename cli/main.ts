@@ -2,6 +2,8 @@
 import { WerkplaatsError } from "../common/errors.js";
 import { SOFTWARE_VERSION } from "../common/version.js";
 import { demoCommand } from "./commands/demo.js";
+import { glmCommand } from "./commands/glm.js";
+import { keysCommand } from "./commands/keys.js";
 import { kernelCommand } from "./commands/kernel.js";
 import { stationCommand } from "./commands/station.js";
 import { synthCommand } from "./commands/synth.js";
@@ -13,7 +15,12 @@ Usage:
   werkplaats demo                        three local stations, a short analysis, exit 0
   werkplaats synth SCENARIO …            synthetic station CSVs + truth.json
   werkplaats station init|start DIR      set up and run an organisation's station
+  werkplaats station policy check DIR    validate a policy without starting
+  werkplaats station audit DIR [--verify] read and verify the audit log
+  werkplaats station score DIR --model M  apply a saved model to the station's own rows
+  werkplaats keys new --out DIR          a researcher's signing key pair
   werkplaats kernel install|uninstall    the TypeScript kernel for Jupyter notebooks
+  werkplaats glm FORMULA --local a.csv …  fit a GLM over local files as stations (or --federation)
 
 Every command has --help. Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input,
 4 refused by policy, 5 too few stations, 6 station unreachable, 7 not converged,
@@ -25,6 +32,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   synth: synthCommand,
   station: stationCommand,
   kernel: kernelCommand,
+  glm: glmCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

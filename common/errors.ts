@@ -115,7 +115,7 @@ export class StationError extends WerkplaatsError {
   readonly station: string;
   readonly remoteCode: ErrorCode;
   constructor(station: string, remoteCode: ErrorCode, message: string) {
-    super(remoteCode, `station ${station}: ${message}`);
+    super(remoteCode, message.startsWith(`station ${station}`) ? message : `station ${station}: ${message}`);
     this.station = station;
     this.remoteCode = remoteCode;
   }

@@ -23,6 +23,27 @@ export type Computation =
    */
   | { kind: "moments"; column: string; by: GroupBy[]; shift?: number }
   /**
+   * Per cell of `by`, HISTOGRAM_EXTRA + edges.length − 1 counts of the non-missing values of
+   * `column`: [below edges[0], bin 0, …, bin m−2, above edges[m−1], missing] for m edges
+   * (strictly increasing). Bins are half-open [e_k, e_k+1) except the last, [e_m−2, e_m−1],
+   * as in numpy and R's hist(right = FALSE, include.lowest = TRUE).
+   */
+  | { kind: "histogram"; column: string; edges: number[]; by: GroupBy[] }
+  /**
+   * A fine histogram for quantiles: the histogram layout with `bins` equal-width bins between
+   * `lower` and `upper` (edges lower + k·(upper − lower)/bins). A kind of its own so that a
+   * policy can allow coarse histograms without allowing fine ones.
+   */
+  | { kind: "quantile"; column: string; lower: number; upper: number; bins: number; by: GroupBy[] }
+  /**
+   * An indicator set: for each indicator in turn, per cell of its `by`, [denominator,
+   * numerator] (INDICATOR_VALUES_PER_CELL), concatenated in the order given. Denominator: the
+   * job's rows that match `denominator` (all of them when absent) and on which `numerator` is
+   * known (true or false under three-valued logic, so a missing value leaves a row out rather
+   * than counting it as "no"); numerator: those on which `numerator` is true.
+   */
+  | { kind: "indicators"; indicators: IndicatorSpec[] }
+  /**
    * Score, information (upper triangle) and log-likelihood of a GLM at `beta`; the station parses
    * `formula` with the same parser as the SDK and builds dummies from `levels`.
    */
@@ -53,6 +74,51 @@ export type Computation =
       bins: number;
       riskCutpoints: number[];
     };
+
+export interface IndicatorSpec {
+  numerator: Expr;
+  denominator?: Expr;
+  by: GroupBy[];
+}
+
+/** Counts per cell of a histogram besides its bins: below, above and missing. */
+export const HISTOGRAM_EXTRA = 3;
+/** [denominator, numerator] per cell of an indicator. */
+export const INDICATOR_VALUES_PER_CELL = 2;
+
+/** Values per cell of a histogram with `edges` edges: below, the bins, above, missing. */
+export function histogramWidth(edges: number): number {
+  return edges - 1 + HISTOGRAM_EXTRA;
+}
+
+/** The edges of a quantile job's fine histogram: `bins` + 1 numbers from lower to upper. */
+export function quantileEdges(c: { lower: number; upper: number; bins: number }): number[] {
+  const width = (c.upper - c.lower) / c.bins;
+  return Array.from({ length: c.bins + 1 }, (_, k) => (k === c.bins ? c.upper : c.lower + k * width));
+}
+
+/** Length of an indicator set's vector. */
+export function indicatorsLength(indicators: readonly IndicatorSpec[]): number {
+  return indicators.reduce((n, i) => n + INDICATOR_VALUES_PER_CELL * cellCount(i.by), 0);
+}
+
+/** Length of the station vector of a descriptive computation (not the GLM kinds). */
+export function descriptiveLength(c: Computation): number {
+  switch (c.kind) {
+    case "count":
+      return cellCount(c.by);
+    case "moments":
+      return 3 * cellCount(c.by);
+    case "histogram":
+      return histogramWidth(c.edges.length) * cellCount(c.by);
+    case "quantile":
+      return histogramWidth(c.bins + 1) * cellCount(c.by);
+    case "indicators":
+      return indicatorsLength(c.indicators);
+    default:
+      throw new Error(`"${c.kind}" is not a descriptive computation`);
+  }
+}
 
 export interface JobSpec {
   dataset: string;

@@ -150,3 +150,12 @@ export function evaluationTable(evaluation: EvaluationView): string {
   }
   return element("div", { class: "werkplaats-evaluation" }, parts);
 }
+
+/** A station's refusal, shown as the answer it is rather than as a stack trace. */
+export function refusalNotice(reason: string): string {
+  return element(
+    "div",
+    { class: "werkplaats-refusal", style: "font-family:system-ui,sans-serif;font-size:13px;border-left:4px solid #c2410c;background:#fff7ed;padding:6px 10px;margin:4px 0" },
+    `${element("b", {}, "Refused by the stations' disclosure policy")}${element("br")}${text(reason)}`,
+  );
+}

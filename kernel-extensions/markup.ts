@@ -57,5 +57,7 @@ export function formatValue(x: number | null | undefined, digits = 3): string {
   if (Number.isInteger(x)) return String(x);
   const abs = Math.abs(x);
   if (abs !== 0 && (abs < 1e-3 || abs >= 1e7)) return x.toExponential(2);
+  // Small values keep two significant digits rather than rounding to 0.00.
+  if (abs < 10 ** -digits * 10) return x.toPrecision(2);
   return x.toFixed(digits);
 }

@@ -3,11 +3,20 @@
  */
 import { Figure } from "./figure.js";
 import { formatValue } from "./markup.js";
-import { type CountLike, evaluationView, isCountLike, isMeanLike, type MeanLike, modelView, suppressionOf } from "./shapes.js";
+import { type CountLike, evaluationView, isCountLike, isMeanLike, type MeanLike, modelView, refusalOf, suppressionOf } from "./shapes.js";
 import { type Bar, barChart, calibrationPlot, forestPlot, type HistogramBin, histogram, rocCurve } from "./svg.js";
 
 function groupLabel(group: Record<string, string>, columns: readonly string[]): string {
   return columns.map((c) => group[c]).join(" · ") || "all";
+}
+
+/** A level for a legend or axis; a bare "true"/"false" says nothing without its column. */
+function levelLabel(column: string, level: string): string {
+  return level === "true" || level === "false" ? `${column} = ${level}` : level;
+}
+
+function seriesLabel(group: Record<string, string>, columns: readonly string[]): string {
+  return columns.map((c) => levelLabel(c, group[c])).join(" · ");
 }
 
 function whereNote(r: { dataset: string; where?: string; stations: string[] }): string {
@@ -21,8 +30,8 @@ function whereNote(r: { dataset: string; where?: string; stations: string[] }): 
 export function countChart(result: CountLike, options: { title?: string } = {}): Figure {
   const [main, second] = result.by;
   const bars: Bar[] = result.cells.map((c) => ({
-    label: main === undefined ? "all" : c.group[main],
-    series: second === undefined ? undefined : groupLabel(c.group, result.by.slice(1)),
+    label: main === undefined ? "all" : levelLabel(main, c.group[main]),
+    series: second === undefined ? undefined : seriesLabel(c.group, result.by.slice(1)),
     value: suppressionOf(c) !== undefined ? null : c.count,
   }));
   const title = options.title ?? `Count${result.by.length ? ` by ${result.by.join(" and ")}` : ""}`;
@@ -40,8 +49,8 @@ export function meanChart(result: MeanLike, options: { title?: string } = {}): F
     const ok = suppressionOf(c) === undefined && c.mean !== null && Number.isFinite(c.mean);
     const half = ok && c.sd !== null && c.n !== null && c.n > 1 && Number.isFinite(c.sd) ? (1.96 * c.sd) / Math.sqrt(c.n) : undefined;
     return {
-      label: main === undefined ? "all" : c.group[main],
-      series: second === undefined ? undefined : groupLabel(c.group, result.by.slice(1)),
+      label: main === undefined ? "all" : levelLabel(main, c.group[main]),
+      series: second === undefined ? undefined : seriesLabel(c.group, result.by.slice(1)),
       value: ok ? c.mean : null,
       lower: half !== undefined ? c.mean! - half : undefined,
       upper: half !== undefined ? c.mean! + half : undefined,
@@ -106,15 +115,29 @@ export function plot(x: unknown, options: { title?: string } = {}): Figure | Fig
   throw new TypeError("plot: nothing to draw for this value (a count, mean, model or evaluation is needed)");
 }
 
-/** The part of a dataset query countBins uses (`fed.dataset(name)` or any `.where(…)` of it). */
+/** The part of a dataset query countBins and countCells use (`fed.dataset(name)` or a `.where(…)` of it). */
 export interface CountableQuery {
   where(expression: string): CountableQuery;
   count(): Promise<CountLike>;
+  readonly dataset?: string;
+  readonly whereText?: string;
+}
+
+/** One count, or the station's reason for refusing it (a refusal is a withheld cell). */
+async function countOrReason(query: CountableQuery): Promise<{ result?: CountLike; reason?: string }> {
+  try {
+    return { result: await query.count() };
+  } catch (err) {
+    const reason = refusalOf(err);
+    if (reason === undefined) throw err;
+    return { reason };
+  }
 }
 
 /**
  * A federated histogram: one count per bin `[edge_i, edge_i+1)` (the last bin includes its
- * upper edge). Each bin is its own job, so each is protected by the stations' minimum cell size.
+ * upper edge). Each bin is its own job, so each is protected by the stations' minimum subset
+ * size; a bin a station refuses is shown as suppressed.
  */
 export async function countBins(query: CountableQuery, column: string, edges: readonly number[]): Promise<HistogramBin[]> {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(column)) throw new TypeError(`countBins: "${column}" is not a column name`);
@@ -123,9 +146,40 @@ export async function countBins(query: CountableQuery, column: string, edges: re
     const [from, to] = [edges[i], edges[i + 1]];
     if (!Number.isFinite(from) || !Number.isFinite(to) || !(to > from)) throw new TypeError("countBins: edges must be finite and increasing");
     const last = i + 2 === edges.length;
-    const result = await query.where(`${column} >= ${from} and ${column} ${last ? "<=" : "<"} ${to}`).count();
-    const cell = result.cells[0];
-    bins.push({ from, to, count: cell === undefined || suppressionOf(cell) !== undefined ? null : cell.count });
+    const { result, reason } = await countOrReason(query.where(`${column} >= ${from} and ${column} ${last ? "<=" : "<"} ${to}`));
+    const cell = result?.cells[0];
+    const withheld = reason ?? (cell === undefined ? "no answer" : suppressionOf(cell));
+    bins.push({ from, to, count: withheld !== undefined ? null : cell!.count, ...(withheld !== undefined ? { reason: withheld } : {}) });
   }
   return bins;
+}
+
+function quoted(level: string): string {
+  return JSON.stringify(level);
+}
+
+/**
+ * A count by group-by columns, asked one cell at a time: where a station refuses a cell (its
+ * subset is below the minimum size) that cell is marked suppressed with the station's reason and
+ * the other cells still come back, where `count({ by })` is refused as a whole. Each cell
+ * is its own federated job, protected by the same policy.
+ */
+export async function countCells(query: CountableQuery, by: Readonly<Record<string, readonly string[]>>): Promise<CountLike> {
+  const columns = Object.keys(by);
+  for (const c of columns) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(c)) throw new TypeError(`countCells: "${c}" is not a column name`);
+  let groups: Array<Record<string, string>> = [{}];
+  for (const c of columns) groups = groups.flatMap((g) => by[c].map((level) => ({ ...g, [c]: level })));
+  const cells: CountLike["cells"] = [];
+  const stations = new Set<string>();
+  let dataset = query.dataset ?? "";
+  for (const group of groups) {
+    const where = columns.map((c) => `${c} == ${quoted(group[c])}`).join(" and ");
+    const { result, reason } = await countOrReason(columns.length ? query.where(where) : query);
+    result?.stations.forEach((s) => stations.add(s));
+    dataset = result?.dataset ?? dataset;
+    const cell = result?.cells[0];
+    const withheld = reason ?? (cell ? suppressionOf(cell) : "no answer");
+    cells.push(withheld !== undefined ? { group, count: null, suppressed: true, reason: withheld } : { group, count: cell!.count });
+  }
+  return { kind: "count", dataset, ...(query.whereText ? { where: query.whereText } : {}), by: columns, cells, stations: [...stations] };
 }

@@ -26,10 +26,8 @@ export function formatIteration(report: IterationReport, previousDeviance?: numb
   const answered = report.stations ?? report.answered ?? [];
   const missing = report.missing ?? report.dropped ?? (report.expected ? report.expected.filter((s) => !answered.includes(s)) : []);
   const total = report.expected?.length ?? answered.length + missing.length;
-  const change =
-    previousDeviance !== undefined && Number.isFinite(previousDeviance)
-      ? ` (change ${report.deviance - previousDeviance >= 0 ? "+" : "−"}${formatValue(Math.abs(report.deviance - previousDeviance), 6)})`
-      : "";
+  const delta = previousDeviance !== undefined && Number.isFinite(previousDeviance) ? report.deviance - previousDeviance : undefined;
+  const change = delta === undefined ? "" : delta === 0 ? " (no change)" : ` (change ${delta > 0 ? "+" : "−"}${formatValue(Math.abs(delta), 6)})`;
   const stations = answered.length > 0 ? ` · answered: ${answered.join(", ")} (${answered.length} of ${total})` : "";
   const dropped = missing.length > 0 ? ` · no answer: ${missing.join(", ")}` : "";
   const done = report.converged ? " · converged" : "";

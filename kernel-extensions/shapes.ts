@@ -44,6 +44,16 @@ export function isMeanLike(x: unknown): x is MeanLike {
   return isObject(x) && x.kind === "mean" && Array.isArray(x.cells) && Array.isArray(x.by);
 }
 
+/**
+ * The reason when a station refused a question under its disclosure policy (a subset or cell
+ * below its minimum size, too many levels …), or undefined for any other error. Refusals come as
+ * PolicyRefused, or as StationError with remote code POLICY_REFUSED.
+ */
+export function refusalOf(err: unknown): string | undefined {
+  if (!isObject(err) || typeof err.message !== "string") return undefined;
+  return err.code === "POLICY_REFUSED" || err.remoteCode === "POLICY_REFUSED" ? err.message : undefined;
+}
+
 /** Why a cell was withheld, or undefined when it was not. */
 export function suppressionOf(cell: CellBase): string | undefined {
   if (!cell.suppressed) return undefined;

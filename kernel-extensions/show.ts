@@ -13,8 +13,8 @@
  */
 import { inspect } from "node:util";
 import { isFigure } from "./figure.js";
-import { countTable, evaluationTable, meanTable, modelTable } from "./html.js";
-import { evaluationView, isCountLike, isMeanLike, modelView } from "./shapes.js";
+import { countTable, evaluationTable, meanTable, modelTable, refusalNotice } from "./html.js";
+import { evaluationView, isCountLike, isMeanLike, modelView, refusalOf } from "./shapes.js";
 
 export interface TslabDisplay {
   html(s: string): void;
@@ -72,6 +72,8 @@ export function render(x: unknown): Rendering {
   if (typeof x === "string" && /^\s*<[A-Za-z][^]*>\s*$/.test(x)) return { html: x, text: x.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim() };
   if (isCountLike(x)) return { html: countTable(x), text: textOf(x) };
   if (isMeanLike(x)) return { html: meanTable(x), text: textOf(x) };
+  const refusal = refusalOf(x);
+  if (refusal !== undefined) return { html: refusalNotice(refusal), text: `refused: ${refusal}` };
   const model = modelView(x);
   if (model !== undefined) return { html: modelTable(model), text: textOf(x) };
   const evaluation = evaluationView(x);

@@ -29,13 +29,34 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   return ticks.map((t) => Number(t.toPrecision(12)));
 }
 
-/** Ticks for a ratio axis on a log scale: 0.1, 0.2, 0.5, 1, 2, 5 … (or halvings/doublings). */
+/**
+ * Ticks for a ratio axis on a log scale: round linear steps within a factor of three, then
+ * doublings (0.25, 0.5, 1, 2, 4),
+ * 1-2-5 steps for a wider range, powers of ten for a very wide one — at most about nine, with one
+ * tick beyond each end.
+ */
 export function ratioTicks(min: number, max: number): number[] {
-  const candidates = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 4, 5, 10, 20, 50, 100, 200, 500, 1000];
-  const inside = candidates.filter((c) => c >= min && c <= max);
-  const below = candidates.filter((c) => c < min).pop();
-  const above = candidates.find((c) => c > max);
-  return [...(below !== undefined ? [below] : []), ...inside, ...(above !== undefined ? [above] : [])];
+  // A range narrower than ±5% around its values is widened, so that ticks stay readable.
+  const lo = Math.max(max / min < 1.1 ? min / 1.05 : min, 1e-12);
+  const hi = Math.max(max / min < 1.1 ? max * 1.05 : max, lo * 1.0001);
+  // Within a factor of three, round linear steps (0.8, 0.9, 1, 1.1 …) read best, even on a log axis.
+  if (hi / lo < 3) {
+    const linearTicks = niceTicks(lo, hi, 5);
+    if (linearTicks[0] > 0) return linearTicks;
+  }
+  const series: number[][] = [
+    Array.from({ length: 41 }, (_, k) => 2 ** (k - 20)),
+    Array.from({ length: 25 }, (_, k) => 10 ** (Math.floor(k / 3) - 4) * [1, 2, 5][k % 3]),
+    Array.from({ length: 25 }, (_, k) => 10 ** (k - 12)),
+  ];
+  let ticks: number[] = [];
+  for (const candidates of series) {
+    const below = candidates.filter((c) => c <= lo).pop() ?? candidates[0];
+    const above = candidates.find((c) => c >= hi) ?? candidates[candidates.length - 1];
+    ticks = candidates.filter((c) => c >= below && c <= above).map((c) => Number(c.toPrecision(6)));
+    if (ticks.length <= 9) return ticks;
+  }
+  return ticks;
 }
 
 function linear(domain: [number, number], range: [number, number]): (v: number) => number {
@@ -82,8 +103,13 @@ function textWidth(s: string, size = 12): number {
   return s.length * size * 0.68;
 }
 
+/** A tick label: no trailing zeros (0.5, not 0.50). */
+function tickLabel(v: number): string {
+  return String(Number(v.toPrecision(6)));
+}
+
 function xAxis(options: { ticks: number[]; x: (v: number) => number; y0: number; y1: number; title?: string; format?: (v: number) => string }): string[] {
-  const f = options.format ?? ((v: number) => formatValue(v, 2));
+  const f = options.format ?? tickLabel;
   const parts = options.ticks.flatMap((t) => [
     element("line", { x1: options.x(t), x2: options.x(t), y1: options.y0, y2: options.y1, stroke: GRID }),
     label(options.x(t), options.y1 + 15, f(t), { "text-anchor": "middle", fill: MUTED, "font-size": 11 }),
@@ -97,7 +123,7 @@ function xAxis(options: { ticks: number[]; x: (v: number) => number; y0: number;
 }
 
 function yAxis(options: { ticks: number[]; y: (v: number) => number; x0: number; x1: number; title?: string; format?: (v: number) => string }): string[] {
-  const f = options.format ?? ((v: number) => formatValue(v, 2));
+  const f = options.format ?? tickLabel;
   const parts = options.ticks.flatMap((t) => [
     element("line", { x1: options.x0, x2: options.x1, y1: options.y(t), y2: options.y(t), stroke: GRID }),
     label(options.x0 - 6, options.y(t) + 4, f(t), { "text-anchor": "end", fill: MUTED, "font-size": 11 }),
@@ -186,6 +212,8 @@ export interface HistogramBin {
   to: number;
   /** null: withheld by the stations. */
   count: number | null;
+  /** Why it was withheld. */
+  reason?: string;
 }
 
 export function histogram(options: { title: string; subtitle?: string; bins: readonly HistogramBin[]; xLabel?: string; yLabel?: string; description?: string; width?: number }): string {
@@ -223,13 +251,15 @@ export interface ForestRow {
 
 /** Estimates with confidence intervals, one row per term; ratios on a log axis around 1. */
 export function forestPlot(options: { title: string; subtitle?: string; rows: readonly ForestRow[]; xLabel?: string; logScale?: boolean; reference?: number; description?: string; width?: number }): string {
-  const width = options.width ?? 640;
   const log = options.logScale ?? false;
   const reference = options.reference ?? (log ? 1 : 0);
   const rowHeight = 24;
   const top = options.subtitle ? 66 : 48;
   const left = Math.min(240, Math.max(80, ...options.rows.map((r) => textWidth(r.label) + 16)));
-  const right = width - 120;
+  const estimateText = (r: ForestRow) => `${formatValue(r.estimate, 2)} (${formatValue(r.lower, 2)}–${formatValue(r.upper, 2)})`;
+  const rightColumn = Math.max(110, ...options.rows.map((r) => textWidth(estimateText(r), 11) + 10));
+  const width = Math.max(options.width ?? 640, left + 280 + rightColumn);
+  const right = width - rightColumn;
   const bottom = top + options.rows.length * rowHeight;
   const height = bottom + 50;
   const finite = options.rows.flatMap((r) => [r.lower, r.upper, r.estimate]).filter((v) => Number.isFinite(v) && (!log || v > 0));
@@ -240,7 +270,7 @@ export function forestPlot(options: { title: string; subtitle?: string; rows: re
   const scale = linear([t(ticks[0]), t(ticks[ticks.length - 1])], [left, right]);
   const x = (v: number) => scale(t(Math.min(Math.max(v, ticks[0]), ticks[ticks.length - 1])));
   const body: string[] = [
-    ...xAxis({ ticks, x, y0: top - 6, y1: bottom, title: options.xLabel, format: (v) => formatValue(v, 2) }),
+    ...xAxis({ ticks, x, y0: top - 6, y1: bottom, title: options.xLabel }),
     element("line", { x1: x(reference), x2: x(reference), y1: top - 6, y2: bottom, stroke: MUTED, "stroke-dasharray": "4 3" }),
     label(right + 10, top - 10, "estimate (95% CI)", { fill: MUTED, "font-size": 11 }),
   ];
@@ -249,7 +279,7 @@ export function forestPlot(options: { title: string; subtitle?: string; rows: re
     body.push(label(left - 8, cy + 4, r.label, { "text-anchor": "end" }));
     body.push(element("line", { x1: x(r.lower), x2: x(r.upper), y1: cy, y2: cy, stroke: INK, "stroke-width": 1.5 }));
     body.push(element("rect", { x: x(r.estimate) - 4, y: cy - 4, width: 8, height: 8, fill: PALETTE[0] }));
-    body.push(label(right + 10, cy + 4, `${formatValue(r.estimate, 2)} (${formatValue(r.lower, 2)}–${formatValue(r.upper, 2)})`, { "font-size": 11 }));
+    body.push(label(right + 10, cy + 4, estimateText(r), { "font-size": 11 }));
   });
   return svgDocument({ width, height, title: options.title, subtitle: options.subtitle, description: options.description }, body);
 }
@@ -265,7 +295,7 @@ function squareFrame(title: string, xLabel: string, yLabel: string, max: number,
     ...xAxis({ ticks, x, y0: top, y1: top + size, title: xLabel }),
     element("line", { x1: x(0), y1: y(0), x2: x(ticks[ticks.length - 1]), y2: y(ticks[ticks.length - 1]), stroke: MUTED, "stroke-dasharray": "4 3" }),
   ];
-  return { x, y, head, wrap: (body) => svgDocument({ width: left + size + 180, height: top + size + 50, title, description }, body) };
+  return { x, y, head, wrap: (body) => svgDocument({ width: left + size + 250, height: top + size + 50, title, description }, body) };
 }
 
 /** ROC curve with the chance diagonal; `auc` is printed when given. */
@@ -293,7 +323,9 @@ export function calibrationPlot(options: { title: string; groups: ReadonlyArray<
     body.push(label(frame.x(g.predicted) + r + 3, frame.y(g.observed) + 4, g.label, { "font-size": 11 }));
   });
   options.groups.forEach((g, i) => {
-    body.push(label(frame.x(max) + 18, 70 + i * 18, `${g.label}: ${formatValue(g.observed, 3)} vs ${formatValue(g.predicted, 3)}${g.n !== undefined ? ` (n ${g.n})` : ""}`, { "font-size": 11, fill: MUTED }));
+    const x = frame.x(max) + 24;
+    body.push(label(x, 70 + i * 36, `${g.label}${g.n !== undefined ? ` (n ${g.n})` : ""}`, { "font-size": 11 }));
+    body.push(label(x, 84 + i * 36, `observed ${formatValue(g.observed, 3)} · predicted ${formatValue(g.predicted, 3)}`, { "font-size": 11, fill: MUTED }));
   });
   return frame.wrap(body);
 }

@@ -1,18 +1,26 @@
 /**
  * The analyst's entry point: `const fed = await Federation.connect("federation.json")`.
  */
-import { StationUnreachable, TooFewStations } from "../common/errors.js";
+import { ConfigInvalid, StationUnreachable, TooFewStations } from "../common/errors.js";
 import type { JobSpec } from "../common/job.js";
 import type { StationInfo } from "../common/schema.js";
 import { type AggregateResult, aggregate } from "./aggregation.js";
 import { type FederationFile, readFederationFile, validateFederation } from "./federation-file.js";
 import { DatasetQuery } from "./query/dataset-query.js";
 import { type FederatedDataset, findDataset, mergeSchemas } from "./schemas.js";
-import { StationClient } from "./station-client.js";
+import { loadResearcherKeys } from "./auth/researcher-keys.js";
+import { type Researcher, StationClient } from "./station-client.js";
 
 export interface ConnectOptions {
   /** Deadline of every call to a station, in ms (default 30 000). */
   timeoutMs?: number;
+  /** The study requests fall under (default: the federation file's `study`). */
+  study?: string;
+  /**
+   * The researcher's signing key: a path to researcher.key (or its folder), or the 32-byte
+   * secret key. Default: the federation file's `key`, then $WERKPLAATS_KEY.
+   */
+  key?: string | Uint8Array;
 }
 
 export class Federation {
@@ -40,7 +48,19 @@ export class Federation {
     const file = typeof source === "string" ? readFederationFile(source) : validateFederation(source);
     const timeoutMs = options.timeoutMs ?? 30_000;
     const minStations = file.minStations ?? 3;
-    const clients = file.stations.map((s) => new StationClient(s));
+    const researcher = researcherFrom(file, options);
+    const created = await Promise.allSettled(file.stations.map((s) => StationClient.create(s, researcher, timeoutMs)));
+    const unreachable = created.flatMap((c) => (c.status === "rejected" ? [c.reason as Error] : []));
+    if (unreachable.length > 0) {
+      created.forEach((c) => c.status === "fulfilled" && c.value.close());
+      if (unreachable.length === 1) throw unreachable[0];
+      throw new StationUnreachable(
+        file.stations.filter((_, i) => created[i].status === "rejected").map((s) => s.name).join(", "),
+        file.stations.filter((_, i) => created[i].status === "rejected").map((s) => s.address).join(", "),
+        unreachable.map((e) => e.message).join("; "),
+      );
+    }
+    const clients = created.map((c) => (c as PromiseFulfilledResult<StationClient>).value);
     const answers = await Promise.allSettled(clients.map((c) => c.getInfo(timeoutMs)));
     const failures = answers.flatMap((a, i) => (a.status === "rejected" ? [{ station: clients[i], reason: a.reason as Error }] : []));
     if (failures.length > 0) {
@@ -108,4 +128,14 @@ export class Federation {
   close(): void {
     this.clients.forEach((c) => c.close());
   }
+}
+
+function researcherFrom(file: FederationFile, options: ConnectOptions): Researcher {
+  const study = options.study ?? file.study;
+  if (!study) throw new ConfigInvalid("no study named: pass { study } to Federation.connect or put \"study\" in the federation file");
+  const key = options.key ?? file.key ?? process.env.WERKPLAATS_KEY;
+  if (key === undefined) {
+    throw new ConfigInvalid("no researcher key: pass { key } to Federation.connect, put \"key\" in the federation file, or set WERKPLAATS_KEY (werkplaats keys new)");
+  }
+  return { study, secretKey: typeof key === "string" ? loadResearcherKeys(key).secretKey : key };
 }

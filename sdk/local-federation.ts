@@ -1,17 +1,24 @@
 /**
  * A federation of real station processes on this machine, for the demo, `--local` runs,
  * notebooks and tests: each station is `werkplaats station start` in its own process, on a free
- * loopback port, with its own identity key and a roster of the others.
+ * loopback port, with its own identity key, TLS certificate and a roster of the others. A fresh
+ * researcher key is made, and every station's policy allows it everything under study "local"
+ * with the default disclosure limits — TLS, signatures, policy and audit are never switched off.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StationUnreachable } from "../common/errors.js";
 import { cliEntryPoint } from "../common/package-root.js";
 import { initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
+import { TLS_CERTIFICATE_FILE } from "../station-daemon/governance/tls.js";
+import { createResearcherKeys } from "./auth/researcher-keys.js";
 import { type ConnectOptions, Federation } from "./federation.js";
 import type { FederationFile } from "./federation-file.js";
+
+/** The study every local station's default policy allows. */
+export const LOCAL_STUDY = "local";
 
 export interface LocalStationSpec {
   name: string;
@@ -45,12 +52,16 @@ export class LocalFederation {
   static async start(options: LocalFederationOptions): Promise<LocalFederation> {
     const ownsDir = options.dir === undefined;
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), "werkplaats-local-"));
+    const researcher = createResearcherKeys(join(dir, "researcher"));
+    const fingerprints = new Map<string, string>();
     const keys = options.stations.map((s) => {
-      const { publicKey } = initStation({
+      const { publicKey, tlsFingerprint } = initStation({
         dir: join(dir, s.name),
         name: s.name,
         data: Object.entries(s.datasets).map(([name, file]) => ({ name, file })),
+        allowResearcher: { key: researcher.publicKey, name: "local analyst", study: LOCAL_STUDY },
       });
+      fingerprints.set(s.name, tlsFingerprint);
       return { name: s.name, identityKey: publicKey };
     });
     for (const s of options.stations) {
@@ -69,14 +80,28 @@ export class LocalFederation {
       );
       const federation: FederationFile = {
         name: "local",
-        stations: keys.map((k, i) => ({ name: k.name, address: addresses[i], identityKey: k.identityKey })),
+        study: LOCAL_STUDY,
+        key: researcher.secretKeyFile,
+        stations: keys.map((k, i) => ({
+          name: k.name,
+          address: addresses[i],
+          identityKey: k.identityKey,
+          tlsFingerprint: fingerprints.get(k.name)!,
+          certificate: readFileSync(join(dir, k.name, TLS_CERTIFICATE_FILE), "utf8"),
+        })),
       };
+      writeFileSync(join(dir, "federation.json"), JSON.stringify(federation, null, 2) + "\n");
       return new LocalFederation(dir, ownsDir, federation, processes);
     } catch (err) {
       await Promise.all([...processes.values()].map((p) => stopProcess(p)));
       if (ownsDir) rmSync(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** The federation file written for this federation (stations, pins, study and researcher key). */
+  get federationFile(): string {
+    return join(this.dir, "federation.json");
   }
 
   connect(options?: ConnectOptions): Promise<Federation> {

@@ -4,6 +4,9 @@
  *   DIR/station.json     name, listen address, datasets, roster of federation members
  *   DIR/identity.key     Ed25519 secret key, hex, mode 0600 — never leaves the station
  *   DIR/identity.pub     its public key, hex — what the federation file and peers' rosters list
+ *   DIR/tls.crt, tls.key TLS certificate (its fingerprint is pinned in the federation file) and key
+ *   DIR/policy.json      who may ask what (governance/policy.ts); empty, it refuses everything
+ *   DIR/audit.log        every request and its outcome, hash-chained (governance/audit-log.ts)
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, isAbsolute, join, relative, resolve } from "node:path";
@@ -11,6 +14,8 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { ConfigInvalid } from "../common/errors.js";
 import { writeFileAtomic } from "../common/files.js";
 import { fromHex, toHex } from "../common/hex.js";
+import { POLICY_FILE, defaultPolicy, validatePolicy } from "./governance/policy.js";
+import { writeStationTls } from "./governance/tls.js";
 
 export interface DatasetSource {
   name: string;
@@ -55,10 +60,18 @@ export interface InitOptions {
   listen?: string;
   roster?: RosterEntry[];
   minStations?: number;
+  /**
+   * A researcher allowed everything under a default policy (study `study`, default "demo");
+   * without one the policy has no studies and the station refuses every request.
+   */
+  allowResearcher?: { key: string; name?: string; study?: string };
 }
 
-/** Creates the folder, a fresh identity key pair and station.json; refuses to overwrite a station. */
-export function initStation(options: InitOptions): { config: StationConfig; publicKey: string } {
+/**
+ * Creates the folder, a fresh identity key pair, TLS certificate, policy and station.json;
+ * refuses to overwrite a station.
+ */
+export function initStation(options: InitOptions): { config: StationConfig; publicKey: string; tlsFingerprint: string } {
   if (!NAME_PATTERN.test(options.name)) {
     throw new ConfigInvalid(`station name "${options.name}" must be 1-64 letters, digits, '_', '.', '-'`);
   }
@@ -81,10 +94,17 @@ export function initStation(options: InitOptions): { config: StationConfig; publ
     minStations: options.minStations ?? 3,
   };
   validateConfig(config, join(dir, CONFIG_FILE));
+  const policy = options.allowResearcher
+    ? defaultPolicy({ researcherKey: options.allowResearcher.key, researcherName: options.allowResearcher.name, study: options.allowResearcher.study })
+    : { version: 1, studies: [] };
+  validatePolicy(policy, { file: join(dir, POLICY_FILE) });
   writeFileAtomic(join(dir, SECRET_KEY_FILE), toHex(secretKey) + "\n", { mode: 0o600 });
   writeFileAtomic(join(dir, PUBLIC_KEY_FILE), publicKey + "\n");
+  const tls = writeStationTls(dir, { name: options.name });
+  writeFileAtomic(join(dir, POLICY_FILE), JSON.stringify(policy, null, 2) + "\n");
+  // station.json last: its presence marks a complete station folder.
   writeFileAtomic(join(dir, CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
-  return { config, publicKey };
+  return { config, publicKey, tlsFingerprint: tls.fingerprint };
 }
 
 export function saveConfig(dir: string, config: StationConfig): void {

@@ -32,13 +32,10 @@ export interface SecureJobsOptions {
   identitySecretKey: Uint8Array;
   roster: ReadonlyArray<{ name: string; identityKey: Uint8Array }>;
   minStations: number;
-  /** Checks the job against policy and computes this station's contribution. */
-  compute: (job: JobSpec) => Float64Array;
 }
 
 export class SecureJobs {
   private readonly participant: SecAggParticipant;
-  private readonly compute: (job: JobSpec) => Float64Array;
   private readonly pending = new Map<string, PendingJob>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -49,14 +46,16 @@ export class SecureJobs {
       roster: options.roster,
       minStations: options.minStations,
     });
-    this.compute = options.compute;
     // A job's secrets and its unmasked contribution must not outlive its deadline.
     this.sweeper = setInterval(() => this.dropExpired(), 5_000);
     this.sweeper.unref();
   }
 
-  /** Round 0: check the job, compute the contribution, advertise fresh keys. */
-  startJob(request: { job?: unknown; secagg?: AdvertiseKeysRequest }): AdvertiseKeysResponse {
+  /**
+   * Round 0: decode the job, let `compute` check it against policy and compute the contribution,
+   * then advertise fresh keys.
+   */
+  startJob(request: { job?: unknown; secagg?: AdvertiseKeysRequest }, compute: (job: JobSpec) => Float64Array): AdvertiseKeysResponse {
     this.dropExpired();
     const job = jobFromWire(request.job);
     const secagg = request.secagg;
@@ -65,7 +64,7 @@ export class SecureJobs {
     if (toHex(secagg.context ?? new Uint8Array()) !== toHex(digest)) {
       throw new ProtocolViolation("the job's context is not the digest of the job it carries");
     }
-    const contribution = this.compute(job);
+    const contribution = compute(job);
     const response = this.participant.advertiseKeys({ ...secagg, context: digest });
     this.pending.set(secagg.jobId, { contribution, expiresAt: secagg.deadlineMs });
     return response;

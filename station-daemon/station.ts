@@ -1,18 +1,41 @@
 /**
- * A running station: its configuration, identity, datasets in memory, and the gRPC service
- * through which the federation's coordinator reaches it.
+ * A running station: its configuration, identity, datasets in memory, policy, audit log, and
+ * the gRPC service (over TLS) through which the federation's coordinator reaches it.
+ *
+ * Every call goes through one gate (`guarded`): the researcher's signature is verified against
+ * the policy, the handler runs, and the request with its outcome is appended to the audit log
+ * and flushed to disk before the answer leaves the station.
  */
 import * as grpc from "@grpc/grpc-js";
-import { ConfigInvalid, WerkplaatsError } from "../common/errors.js";
-import { fromHex, toHex } from "../common/hex.js";
+import { ConfigInvalid, PolicyRefused, ProtocolViolation, UnknownDataset, WerkplaatsError } from "../common/errors.js";
+import { columnsOf } from "../common/expression.js";
+import { toHex, fromHex } from "../common/hex.js";
+import type { JobSpec } from "../common/job.js";
 import { MAX_MESSAGE_BYTES, stationServiceDefinition } from "../common/protos.js";
-import { PROTOCOL_VERSION, type StationInfo } from "../common/schema.js";
+import { requestAuthFromMetadata } from "../sdk/auth/sign-request.js";
+import { formatWhere } from "../sdk/query/where.js";
+import { PROTOCOL_VERSION, type DatasetInfo, type StationInfo } from "../common/schema.js";
 import { SOFTWARE_VERSION } from "../common/version.js";
 import { computeContribution } from "./compute/contribution.js";
+import { evaluateWhere } from "./compute/filter.js";
 import { type StationConfig, datasetPath, loadConfig, loadIdentity } from "./config.js";
 import { loadCsv } from "./data/csv.js";
 import type { Table } from "./data/table.js";
 import { toServiceError } from "./errors-to-grpc.js";
+import {
+  type AuditRecord,
+  AuditLog,
+  ReplayCache,
+  type StationPolicy,
+  type StudyPolicy,
+  checkDisclosure,
+  checkRequest,
+  loadPolicy,
+  loadStationTls,
+  stationServerCredentials,
+  verifyRequest,
+} from "./governance/index.js";
+import type { StationTls } from "./governance/tls.js";
 import { SecureJobs } from "./secure-jobs.js";
 
 export interface StationLog {
@@ -22,13 +45,27 @@ export interface StationLog {
 
 const quietLog: StationLog = { info: () => {}, error: () => {} };
 
+interface Caller {
+  researcherKey: string;
+  study: string;
+}
+
+/** What the audit log says about the job a round belongs to. */
+type JobAudit = Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> & Caller;
+
 export class Station {
   readonly config: StationConfig;
   readonly dir: string;
   private readonly tables: Map<string, Table>;
   private readonly identity: { secretKey: Uint8Array; publicKey: Uint8Array };
+  private readonly policy: StationPolicy;
+  private readonly tls: StationTls;
+  private readonly audit: AuditLog;
+  private readonly replayCache = new ReplayCache();
   private readonly log: StationLog;
   private readonly jobs: SecureJobs;
+  /** Who started each job: later rounds must come from the same researcher and study. */
+  private readonly jobOwners = new Map<string, JobAudit & { expiresAt: number }>();
   private server?: grpc.Server;
   private boundAddress?: string;
 
@@ -37,19 +74,24 @@ export class Station {
     config: StationConfig;
     tables: Map<string, Table>;
     identity: { secretKey: Uint8Array; publicKey: Uint8Array };
+    policy: StationPolicy;
+    tls: StationTls;
+    audit: AuditLog;
     log: StationLog;
   }) {
     this.dir = options.dir;
     this.config = options.config;
     this.tables = options.tables;
     this.identity = options.identity;
+    this.policy = options.policy;
+    this.tls = options.tls;
+    this.audit = options.audit;
     this.log = options.log;
     this.jobs = new SecureJobs({
       name: options.config.name,
       identitySecretKey: options.identity.secretKey,
       roster: options.config.roster.map((e) => ({ name: e.name, identityKey: fromHex(e.identityKey, `roster key of ${e.name}`, 32) })),
       minStations: options.config.minStations,
-      compute: (job) => computeContribution(this.tables, job),
     });
   }
 
@@ -65,22 +107,38 @@ export class Station {
     for (const source of config.datasets) {
       tables.set(source.name, await loadCsv({ file: datasetPath(dir, source), dataset: source.name }));
     }
-    return new Station({ dir, config, tables, identity, log: options.log ?? quietLog });
+    const policy = loadPolicy(dir, { datasets: new Map([...tables].map(([n, t]) => [n, [...t.columns.keys()]])) });
+    const tls = loadStationTls(dir);
+    const audit = await AuditLog.open({ dir, identity });
+    return new Station({ dir, config, tables, identity, policy, tls, audit, log: options.log ?? quietLog });
   }
 
-  info(): StationInfo {
+  /** The station's datasets as a study may see them: only released datasets and columns. */
+  info(study?: StudyPolicy): StationInfo {
+    const released = (t: Table): DatasetInfo | undefined => {
+      let allowed: "*" | string[] = "*";
+      if (study && study.datasets !== "*") {
+        const r = study.datasets.find((d) => d.name === t.name);
+        if (!r) return undefined;
+        allowed = r.columns;
+      }
+      const columns = [...t.columns.values()].filter((c) => allowed === "*" || allowed.includes(c.name));
+      return {
+        name: t.name,
+        columns: columns.map((c) => (c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind, ...integerLevels(c.values) })),
+      };
+    };
     return {
       name: this.config.name,
       protocolVersion: PROTOCOL_VERSION,
       softwareVersion: SOFTWARE_VERSION,
       identityKey: toHex(this.identity.publicKey),
-      datasets: [...this.tables.values()].map((t) => ({
-        name: t.name,
-        columns: [...t.columns.values()].map((c) =>
-          c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind },
-        ),
-      })),
+      datasets: [...this.tables.values()].flatMap((t) => released(t) ?? []),
     };
+  }
+
+  get tlsFingerprint(): string {
+    return this.tls.fingerprint;
   }
 
   /** Serves on the configured address (port 0: a free one) and resolves with host:port. */
@@ -90,20 +148,33 @@ export class Station {
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     });
     server.addService(stationServiceDefinition(), {
-      GetInfo: this.unary("GetInfo", () => this.info()),
-      StartJob: this.unary("StartJob", (req: Parameters<SecureJobs["startJob"]>[0]) => this.jobs.startJob(req)),
-      ShareKeys: this.unary("ShareKeys", (req: Parameters<SecureJobs["shareKeys"]>[0]) => this.jobs.shareKeys(req)),
-      MaskedInput: this.unary("MaskedInput", (req: Parameters<SecureJobs["maskedInput"]>[0]) => this.jobs.maskedInput(req)),
-      ConsistencyCheck: this.unary("ConsistencyCheck", (req: Parameters<SecureJobs["consistencyCheck"]>[0]) => this.jobs.consistencyCheck(req)),
-      Unmask: this.unary("Unmask", (req: Parameters<SecureJobs["unmask"]>[0]) => this.jobs.unmask(req)),
+      GetInfo: this.guarded("GetInfo", (_req, caller) => ({
+        response: this.info(this.policy.studies.find((s) => s.id === caller.study)),
+        audit: { computation: null, dataset: null, columns: [], where: null },
+      })),
+      StartJob: this.guarded("StartJob", (req: Parameters<SecureJobs["startJob"]>[0], caller) => this.startJob(req, caller)),
+      ShareKeys: this.guarded("ShareKeys", (req: Parameters<SecureJobs["shareKeys"]>[0], caller) =>
+        this.round(req.jobId, caller, () => this.jobs.shareKeys(req)),
+      ),
+      MaskedInput: this.guarded("MaskedInput", (req: Parameters<SecureJobs["maskedInput"]>[0], caller) =>
+        this.round(req.jobId, caller, () => this.jobs.maskedInput(req)),
+      ),
+      ConsistencyCheck: this.guarded("ConsistencyCheck", (req: Parameters<SecureJobs["consistencyCheck"]>[0], caller) =>
+        this.round(req.jobId, caller, () => this.jobs.consistencyCheck(req)),
+      ),
+      Unmask: this.guarded("Unmask", (req: Parameters<SecureJobs["unmask"]>[0], caller) => {
+        const answer = this.round(req.jobId, caller, () => this.jobs.unmask(req));
+        this.jobOwners.delete(req.jobId);
+        return answer;
+      }),
     });
     const [host, portText] = splitHostPort(this.config.listen);
     const port = await new Promise<number>((resolvePort, reject) =>
-      server.bindAsync(`${host}:${portText}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolvePort(p))),
+      server.bindAsync(`${host}:${portText}`, stationServerCredentials(this.tls), (err, p) => (err ? reject(err) : resolvePort(p))),
     );
     this.server = server;
     this.boundAddress = `${host}:${port}`;
-    this.log.info(`station ${this.config.name} listening on ${this.boundAddress}`);
+    this.log.info(`station ${this.config.name} listening on ${this.boundAddress} (TLS ${this.tls.fingerprint.slice(0, 16)}…)`);
     return this.boundAddress;
   }
 
@@ -111,38 +182,126 @@ export class Station {
     return this.boundAddress;
   }
 
-  /** Finishes calls in flight (up to a grace period), then stops. */
+  /** Finishes calls in flight (up to a grace period), stops, and seals the audit log. */
   async stop(graceMs = 2000): Promise<void> {
     const server = this.server;
-    this.jobs.close();
-    if (!server) return;
     this.server = undefined;
-    await new Promise<void>((done) => {
-      const timer = setTimeout(() => {
-        server.forceShutdown();
-        done();
-      }, graceMs);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        done();
+    if (server) {
+      await new Promise<void>((done) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          done();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          done();
+        });
       });
-    });
+    }
+    this.jobs.close();
+    await this.audit.close();
   }
 
-  private unary<Req, Res>(method: string, handler: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  /** Round 0: policy, computation and disclosure checks, all before any key leaves the station. */
+  private startJob(req: Parameters<SecureJobs["startJob"]>[0], caller: Caller): { response: unknown; audit: JobAudit } {
+    let audit: JobAudit = { ...caller, computation: null, dataset: null, columns: [], where: null };
+    const response = this.jobs.startJob(req, (job: JobSpec) => {
+      audit = { ...caller, computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null };
+      const table = this.tables.get(job.dataset);
+      if (!table) throw new UnknownDataset(job.dataset, [...this.tables.keys()]);
+      const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
+      audit.columns = checked.columns;
+      const contribution = computeContribution(this.tables, job);
+      const rows = evaluateWhere(table, job.where);
+      let rowsSelected = 0;
+      for (let i = 0; i < rows.length; i++) rowsSelected += rows[i];
+      checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
+      return contribution;
+    });
+    const jobId = req.secagg?.jobId ?? "";
+    this.jobOwners.set(jobId, { ...audit, expiresAt: req.secagg?.deadlineMs ?? Date.now() });
+    return { response, audit };
+  }
+
+  private round<T>(jobId: string, caller: Caller, run: () => T): { response: T; audit: JobAudit } {
+    const now = Date.now();
+    for (const [id, owner] of this.jobOwners) if (owner.expiresAt < now) this.jobOwners.delete(id);
+    const owner = this.jobOwners.get(jobId);
+    if (!owner) throw new ProtocolViolation(`job ${jobId} is unknown here or has expired`);
+    if (owner.researcherKey !== caller.researcherKey || owner.study !== caller.study) {
+      throw new PolicyRefused(`job ${jobId} belongs to another researcher or study`, this.config.name);
+    }
+    return { response: run(), audit: owner };
+  }
+
+  /**
+   * Verify → handle → audit → answer. The audit line is on disk before the answer leaves; if the
+   * log cannot be written, the station answers with an error instead of answering unlogged.
+   */
+  private guarded<Req>(
+    method: string,
+    handler: (req: Req, caller: Caller) => { response: unknown; audit: Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> },
+  ): grpc.handleUnaryCall<Req, unknown> {
+    const definition = stationServiceDefinition()[method];
     return (call, callback) => {
-      Promise.resolve()
-        .then(() => handler(call.request))
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => {
-            if (err instanceof WerkplaatsError) this.log.info(`${method} refused: ${err.code} ${err.message}`);
-            else this.log.error(`${method} failed: ${(err as Error)?.stack ?? String(err)}`);
-            callback(toServiceError(err) as grpc.ServiceError);
+      let caller: Caller | undefined;
+      let auditBase: Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> = { computation: null, dataset: null, columns: [], where: null };
+      const finish = (record: AuditRecord, answer: () => void) =>
+        this.audit.append(record).then(answer, (err: unknown) => {
+          this.log.error(`audit log write failed: ${(err as Error).message}`);
+          callback(toServiceError(new WerkplaatsError("INTERNAL", "the station's audit log cannot be written; refusing to answer")) as grpc.ServiceError);
+        });
+      try {
+        caller = verifyRequest({
+          auth: requestAuthFromMetadata(call.metadata),
+          method: call.getPath(),
+          body: definition.requestSerialize(call.request),
+          station: toHex(this.identity.publicKey),
+          policy: this.policy,
+          now: Date.now(),
+          replayCache: this.replayCache,
+          stationName: this.config.name,
+        });
+        const { response, audit } = handler(call.request, caller);
+        auditBase = audit;
+        const bytes = definition.responseSerialize(response).length;
+        void finish({ researcher: caller.researcherKey, study: caller.study, method, ...audit, outcome: "allowed", reason: null, bytes }, () => callback(null, response));
+      } catch (err) {
+        const refused = err instanceof WerkplaatsError;
+        if (refused) this.log.info(`${method} refused: ${err.code} ${err.message}`);
+        else this.log.error(`${method} failed: ${(err as Error)?.stack ?? String(err)}`);
+        void finish(
+          {
+            researcher: caller?.researcherKey ?? null,
+            study: caller?.study ?? null,
+            method,
+            ...auditBase,
+            outcome: refused ? "refused" : "error",
+            reason: refused ? `${err.code}: ${err.message}` : "internal error",
+            bytes: 0,
           },
+          () => callback(toServiceError(err) as grpc.ServiceError),
         );
+      }
     };
   }
+}
+
+/**
+ * Numeric columns holding a few whole numbers (quintiles, counts of 1–5) release those values as
+ * levels, so analysts can group by them and models can use factor(); other numeric columns
+ * release nothing beyond their type.
+ */
+function integerLevels(values: Float64Array): { levels?: string[] } {
+  const seen = new Set<number>();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isNaN(v)) continue;
+    if (!Number.isInteger(v)) return {};
+    seen.add(v);
+    if (seen.size > 40) return {};
+  }
+  return seen.size > 0 ? { levels: [...seen].sort((a, b) => a - b).map(String) } : {};
 }
 
 function splitHostPort(listen: string): [string, string] {

@@ -11,6 +11,7 @@ import { TooFewStations } from "../common/errors.js";
 import type { JobSpec } from "../common/job.js";
 import { aggregate } from "../sdk/aggregation.js";
 import { LocalFederation } from "../sdk/local-federation.js";
+import { loadResearcherKeys } from "../sdk/auth/researcher-keys.js";
 import { StationClient } from "../sdk/station-client.js";
 import { writeScenario } from "../synth/index.js";
 import { num, readRows } from "./helpers/pooled.js";
@@ -42,7 +43,8 @@ async function withStations<T>(run: (local: LocalFederation, clients: StationCli
     dir: mkdtempSync(join(work, "fed-")),
     stations: files.map((f) => ({ name: basename(f, ".csv"), datasets: { fall_risk: f } })),
   });
-  const clients = local.federation.stations.map((s) => new StationClient(s));
+  const researcher = { secretKey: loadResearcherKeys(local.federation.key!).secretKey, study: local.federation.study! };
+  const clients = await Promise.all(local.federation.stations.map((s) => StationClient.create(s, researcher, 5_000)));
   try {
     return await run(local, clients);
   } finally {

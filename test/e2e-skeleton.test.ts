@@ -71,9 +71,9 @@ describe("three station processes over gRPC", () => {
 
   it("a station that is not there gives an error naming it within the deadline", async () => {
     const port = await freePort();
-    const stations = [...local.federation.stations, { name: "ghost", address: `127.0.0.1:${port}`, identityKey: "ab".repeat(32) }];
+    const stations = [...local.federation.stations, { name: "ghost", address: `127.0.0.1:${port}`, identityKey: "ab".repeat(32), tlsFingerprint: "cd".repeat(32) }];
     const started = Date.now();
-    const err = await Federation.connect({ stations }, { timeoutMs: 3000 }).catch((e: unknown) => e);
+    const err = await Federation.connect({ ...local.federation, stations }, { timeoutMs: 3000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StationUnreachable);
     expect((err as Error).message).toContain("ghost");
     expect(Date.now() - started).toBeLessThan(3500);

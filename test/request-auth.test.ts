@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { PolicyRefused } from "../common/errors.js";
 import { toHex } from "../common/hex.js";
-import { REQUEST_AUTH_METADATA, type RequestAuth } from "../sdk/auth/request-statement.js";
+import { REQUEST_AUTH_METADATA, type RequestAuth } from "../common/request-statement.js";
 import { requestAuthFromMetadata, requestAuthToMetadata, signRequest } from "../sdk/auth/sign-request.js";
 import { defaultPolicy, validatePolicy } from "../station-daemon/governance/policy.js";
 import { ReplayCache, verifyRequest } from "../station-daemon/governance/request-auth.js";

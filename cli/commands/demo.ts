@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { WerkplaatsError } from "../../common/errors.js";
 import { LocalFederation } from "../../sdk/local-federation.js";
 import { writeScenario } from "../../synth/index.js";
 import { parseArgs, wholeNumber } from "../args.js";
@@ -53,7 +54,16 @@ export async function demoCommand(argv: string[]): Promise<number> {
       out((await older.count({ by: ["sex"] })).toString());
       out();
       const target = older.where('sex == "M" and lives_alone and diabetes');
-      out((await target.count({ by: ["neighbourhood"] })).toString());
+      out("Single-living men of 65+ with diabetes, by neighbourhood (buurt):");
+      try {
+        out((await target.count({ by: ["neighbourhood"] })).toString());
+      } catch (err) {
+        if (!(err instanceof WerkplaatsError && err.code === "POLICY_REFUSED")) throw err;
+        out(`  refused by disclosure control — ${err.message}`);
+        out("  (each station refuses to contribute a group of 1 to 9 people; ask at a coarser level)");
+        out();
+        out((await target.count({ by: ["district"] })).toString());
+      }
       out();
       out((await older.mean("num_medications", { by: ["fell_12m"] })).toString());
       out();

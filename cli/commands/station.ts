@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigInvalid } from "../../common/errors.js";
 import { readFederationFile } from "../../sdk/federation-file.js";
@@ -6,13 +6,28 @@ import { initStation, parseDataArgument } from "../../station-daemon/config.js";
 import { Station } from "../../station-daemon/station.js";
 import { parseArgs } from "../args.js";
 import { UsageError } from "../exit-codes.js";
+import { stationAuditCommand } from "./station-audit.js";
+import { stationPolicyCommand } from "./station-policy.js";
+import { stationScoreCommand } from "./station-score.js";
 
 const HELP = `werkplaats station — run an organisation's data station
 
-  werkplaats station init DIR --name NAME --data [dataset=]FILE.csv … [--roster FEDERATION.json] [--listen HOST:PORT]
-      Creates DIR with station.json and a fresh Ed25519 identity key pair (identity.key, mode 0600).
+  werkplaats station init DIR --name NAME --data [dataset=]FILE.csv … [--roster FEDERATION.json]
+                          [--listen HOST:PORT] [--allow-researcher researcher.pub --study ID] [--json]
+      Creates DIR with station.json, a fresh Ed25519 identity key pair (identity.key, mode 0600),
+      a TLS certificate (tls.crt; its fingerprint goes into the federation file) and policy.json.
       --roster copies the federation's members (names and identity keys) into the station's roster:
       the station only ever does secure aggregation with the members listed there.
+      Without --allow-researcher the policy has no studies and refuses every request: edit
+      policy.json (werkplaats station policy check DIR validates it).
+  werkplaats station policy check DIR [--json]
+      Validates policy.json against the schema and the station's datasets, without starting.
+  werkplaats station audit DIR [--verify] [--study S] [--researcher KEY] [--since ISO] [--until ISO] [--json]
+      Shows the audit log; --verify detects edited, removed, reordered or truncated lines.
+  werkplaats station score DIR --model MODEL.json --dataset NAME --out FILE.csv [--type response|link]
+                          [--cutpoints 0.1,0.2] [--id COLUMN]
+      Applies a saved model (werkplaats glm --out) to the station's own rows, locally: no network,
+      the scores stay at the station. Writes row number, prediction and (binomial) risk group.
   werkplaats station start DIR
       Loads the datasets (a malformed file stops the station, naming file, line and column),
       serves on the configured address (port 0: a free one), prints "listening on HOST:PORT",
@@ -27,13 +42,24 @@ export async function stationCommand(argv: string[]): Promise<number> {
   }
   if (sub === "init") return init(rest);
   if (sub === "start") return start(rest);
+  if (sub === "policy") return stationPolicyCommand(rest);
+  if (sub === "audit") return stationAuditCommand(rest);
+  if (sub === "score") return stationScoreCommand(rest);
   throw new UsageError(`unknown station command "${sub}"\n${HELP}`);
 }
 
 function init(argv: string[]): number {
   const { values, positionals } = parseArgs(
     argv,
-    { name: { type: "string" }, data: { type: "string", multiple: true }, roster: { type: "string" }, listen: { type: "string" }, json: { type: "boolean" } },
+    {
+      name: { type: "string" },
+      data: { type: "string", multiple: true },
+      roster: { type: "string" },
+      listen: { type: "string" },
+      "allow-researcher": { type: "string" },
+      study: { type: "string" },
+      json: { type: "boolean" },
+    },
     "station init",
   );
   if (values.help) {
@@ -45,13 +71,24 @@ function init(argv: string[]): number {
   const data = (values.data ?? []).map(parseDataArgument);
   if (data.length === 0) throw new UsageError("station init needs at least one --data [dataset=]FILE.csv");
   const roster = values.roster ? readFederationFile(values.roster).stations.map((s) => ({ name: s.name, identityKey: s.identityKey })) : undefined;
-  const { config, publicKey } = initStation({ dir: positionals[0], name: values.name, data, listen: values.listen, roster });
+  let allowResearcher: { key: string; study?: string } | undefined;
+  if (values["allow-researcher"]) {
+    const given = values["allow-researcher"];
+    const key = existsSync(given) ? readFileSync(given, "utf8").trim() : given;
+    if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new UsageError("--allow-researcher takes a researcher.pub file or its 64 hex digits");
+    allowResearcher = { key, ...(values.study ? { study: values.study } : {}) };
+  } else if (values.study) {
+    throw new UsageError("--study goes with --allow-researcher");
+  }
+  const { config, publicKey, tlsFingerprint } = initStation({ dir: positionals[0], name: values.name, data, listen: values.listen, roster, allowResearcher });
   if (values.json) {
-    process.stdout.write(JSON.stringify({ name: config.name, dir: resolve(positionals[0]), identityKey: publicKey }) + "\n");
+    process.stdout.write(JSON.stringify({ name: config.name, dir: resolve(positionals[0]), identityKey: publicKey, tlsFingerprint }) + "\n");
   } else {
     process.stdout.write(
       `station ${config.name} created in ${resolve(positionals[0])}\n` +
         `identity key (give this to the federation): ${publicKey}\n` +
+        `TLS fingerprint (the federation file pins it): ${tlsFingerprint}\n` +
+        (allowResearcher ? "" : `policy.json has no studies yet: the station refuses every request until you add one\n`) +
         (config.roster.length === 0 ? `roster is empty: add the federation's members before joining jobs (--roster FEDERATION.json)\n` : ""),
     );
   }

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { BadInput } from "../../common/errors.js";
 import { toHex } from "../../common/hex.js";
-import { NONCE_BYTES, PUBLIC_KEY_BYTES, REQUEST_AUTH_METADATA, type RequestAuth, requestStatement } from "./request-statement.js";
+import { NONCE_BYTES, PUBLIC_KEY_BYTES, REQUEST_AUTH_METADATA, type RequestAuth, requestStatement } from "../../common/request-statement.js";
 
 export interface SignRequestOptions {
   /** The researcher's Ed25519 secret key (32-byte seed). */

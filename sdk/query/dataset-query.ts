@@ -1,4 +1,4 @@
-import { StationUnreachable, UnknownColumn } from "../../common/errors.js";
+import { BadInput, StationUnreachable, UnknownColumn } from "../../common/errors.js";
 import type { Expr } from "../../common/expression.js";
 import { type DesignColumnType, designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
 import { cellCount, type FamilyName, type GroupBy, type JobSpec, type LinkName } from "../../common/job.js";
@@ -137,13 +137,20 @@ export class DatasetQuery {
   /** Levels and column types of every variable a formula reads, from the stations' schemas. */
   private designSchema(formula: string): { levels: Record<string, string[]>; columns: Record<string, DesignColumnType> } {
     const schema = this.federation.schemaOf(this.dataset);
+    const parsed = parseFormula(formula);
     const levels: Record<string, string[]> = {};
     const columns: Record<string, DesignColumnType> = {};
-    for (const name of formulaColumns(parseFormula(formula))) {
+    const asFactor = new Set(parsed.variables.flatMap((v) => (v.kind === "factor" ? [v.column] : [])));
+    for (const name of formulaColumns(parsed)) {
       const col = schema.columns.find((c) => c.name === name);
       if (!col) throw new UnknownColumn(name, this.dataset, schema.columns.map((c) => c.name));
       columns[name] = col.type;
-      if (col.levels && col.levels.length > 0) levels[name] = [...col.levels];
+      // Levels travel only for what the design codes as dummies: categorical columns, and
+      // numeric ones wrapped in factor(). A numeric column stays numeric.
+      if (col.type === "categorical" || asFactor.has(name)) {
+        if (!col.levels || col.levels.length === 0) throw new BadInput(`column "${name}" has no released levels; it cannot be used as a factor`);
+        levels[name] = [...col.levels];
+      }
     }
     return { levels, columns };
   }

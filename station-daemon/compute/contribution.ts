@@ -5,7 +5,8 @@
 import { UnknownDataset } from "../../common/errors.js";
 import type { JobSpec } from "../../common/job.js";
 import type { Table } from "../data/table.js";
-import { countCells, momentCells } from "./descriptive.js";
+import { quantileEdges } from "../../common/job.js";
+import { countCells, histogramCells, indicatorCells, momentCells } from "./descriptive.js";
 import { evaluateWhere } from "./filter.js";
 import { glmContribution } from "./glm.js";
 import { glmEvaluateContribution } from "./glm-evaluate.js";
@@ -20,6 +21,12 @@ export function computeContribution(tables: ReadonlyMap<string, Table>, job: Job
       return countCells({ table, rows, by: c.by });
     case "moments":
       return momentCells({ table, rows, column: c.column, by: c.by, shift: c.shift });
+    case "histogram":
+      return histogramCells({ table, rows, column: c.column, edges: c.edges, by: c.by });
+    case "quantile":
+      return histogramCells({ table, rows, column: c.column, edges: quantileEdges(c), by: c.by });
+    case "indicators":
+      return indicatorCells({ table, rows, indicators: c.indicators, evaluate: (e) => evaluateWhere(table, e) });
     case "glm":
       return glmContribution({ table, rows, computation: c });
     case "glm_evaluate":

@@ -32,8 +32,21 @@
  * across stations. Within a station the sums are accumulated directly: Σ(x − c)² is a sum of
  * non-negative terms, so it carries only a small relative rounding error, and for integer and
  * boolean columns all three numbers are exact (the shifted sum of booleans is a count).
+ *
+ * Histograms: per cell [below, bin 0, …, bin m−2, above, missing] for m strictly increasing
+ * edges; bins half-open [e_k, e_k+1) except the last, which is closed, as in numpy. "Missing"
+ * counts the selected rows of the cell whose value is missing, so the cell's row count is the
+ * sum of all m + 2 numbers. A quantile job is the same kernel with equal-width edges
+ * (common/job.ts quantileEdges), computed by the same function on both sides so that bins agree
+ * bit for bit.
+ *
+ * Indicator sets: for each indicator, per cell of its own group-by, [denominator, numerator]:
+ * the selected rows that also match the indicator's denominator filter and on which its
+ * numerator is known, and of those the rows on which the numerator is true. Each filter is
+ * evaluated once over the whole table; the job's `where` selects the rows as for every kernel.
  */
-import { cellCount, type GroupBy } from "../../common/job.js";
+import type { Expr } from "../../common/expression.js";
+import { cellCount, type GroupBy, HISTOGRAM_EXTRA, INDICATOR_VALUES_PER_CELL, type IndicatorSpec, histogramWidth } from "../../common/job.js";
 import { BadInput, UnknownColumn } from "../../common/errors.js";
 import type { Column, Table } from "../data/table.js";
 
@@ -192,4 +205,104 @@ export function momentCells(options: MomentCellsOptions): Float64Array {
     out[3 * c + 2] += d * d;
   }
   return out;
+}
+
+export interface HistogramCellsOptions extends CountCellsOptions {
+  column: string;
+  /** Strictly increasing, finite; at least two. */
+  edges: readonly number[];
+}
+
+/** The bin of x among `edges`, in [0, m − 2] when edges[0] ≤ x ≤ edges[m − 1]. */
+function binOf(edges: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = edges.length - 1;
+  // Invariant: edges[lo] ≤ x < edges[hi] (or x == the last edge, handled by the caller).
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (x < edges[mid]) hi = mid;
+    else lo = mid;
+  }
+  return lo;
+}
+
+/**
+ * Per cell [below, bins…, above, missing] of a numeric or boolean column over the selected rows;
+ * length histogramWidth(edges.length) × cellCount(by), cell-major.
+ */
+export function histogramCells(options: HistogramCellsOptions): Float64Array {
+  const column = columnOf(options.table, options.column);
+  if (column.kind === "categorical") {
+    throw new BadInput(`column "${column.name}" is categorical; a histogram needs a numeric column (count it by its levels instead)`);
+  }
+  const edges = options.edges;
+  if (!Array.isArray(edges) || edges.length < 2) throw new BadInput("a histogram needs at least two edges");
+  for (let k = 0; k < edges.length; k++) {
+    if (typeof edges[k] !== "number" || !Number.isFinite(edges[k])) throw new BadInput("histogram edges must be finite numbers");
+    if (k > 0 && !(edges[k] > edges[k - 1])) throw new BadInput("histogram edges must be strictly increasing");
+  }
+  const m = edges.length;
+  const width = histogramWidth(m);
+  const first = edges[0];
+  const last = edges[m - 1];
+  const cell = cellOfRows(options);
+  const values = column.values;
+  const out = new Float64Array(width * cellCount(options.by));
+  for (let r = 0; r < cell.length; r++) {
+    const c = cell[r];
+    if (c < 0) continue;
+    const v = values[r];
+    const base = width * c;
+    if (v !== v) out[base + width - 1]++;
+    else if (v < first) out[base]++;
+    else if (v > last) out[base + m]++;
+    else out[base + 1 + (v === last ? m - 2 : binOf(edges, v))]++;
+  }
+  return out;
+}
+
+/** Bins in the histogram part of histogramCells' cell: the number of edges minus one. */
+export function histogramBins(width: number): number {
+  return width - HISTOGRAM_EXTRA;
+}
+
+export interface IndicatorCellsOptions {
+  table: Table;
+  /** The job's selection, as for every kernel. */
+  rows: Uint8Array;
+  indicators: readonly IndicatorSpec[];
+  /** Evaluates a filter over the table: 1 where true (compute/filter.ts evaluateWhere). */
+  evaluate: (expr: Expr) => Uint8Array;
+}
+
+/** [denominator, numerator] per cell of each indicator, concatenated in order. */
+export function indicatorCells(options: IndicatorCellsOptions): Float64Array {
+  const { table, rows, indicators, evaluate } = options;
+  if (!Array.isArray(indicators) || indicators.length === 0) throw new BadInput("an indicator set needs at least one indicator");
+  const parts: Float64Array[] = [];
+  for (const indicator of indicators) {
+    const isTrue = evaluate(indicator.numerator);
+    const isFalse = evaluate({ kind: "not", arg: indicator.numerator });
+    const inDenominator = indicator.denominator ? evaluate(indicator.denominator) : undefined;
+    const selected = new Uint8Array(table.rowCount);
+    for (let r = 0; r < selected.length; r++) {
+      selected[r] = rows[r] === 1 && (inDenominator === undefined || inDenominator[r] === 1) && (isTrue[r] === 1 || isFalse[r] === 1) ? 1 : 0;
+    }
+    const cell = cellOfRows({ table, rows: selected, by: indicator.by });
+    const out = new Float64Array(INDICATOR_VALUES_PER_CELL * cellCount(indicator.by));
+    for (let r = 0; r < cell.length; r++) {
+      const c = cell[r];
+      if (c < 0) continue;
+      out[INDICATOR_VALUES_PER_CELL * c]++;
+      if (isTrue[r] === 1) out[INDICATOR_VALUES_PER_CELL * c + 1]++;
+    }
+    parts.push(out);
+  }
+  const all = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
 }

@@ -1,7 +1,7 @@
 /**
  * The station's check that a request comes from a researcher its policy knows, was meant for this
  * station, method and message, is recent, and has not been seen before. The signed statement is
- * defined once, in sdk/auth/request-statement.ts.
+ * defined once, in common/request-statement.ts.
  *
  * Order of checks: unsigned → malformed → unknown key → signature → clock window → replay. The
  * signature is checked before the nonce is remembered, so forged requests cannot fill the replay
@@ -10,7 +10,7 @@
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { PolicyRefused } from "../../common/errors.js";
-import { type RequestAuth, requestStatement } from "../../sdk/auth/request-statement.js";
+import { type RequestAuth, requestStatement } from "../../common/request-statement.js";
 import type { StationPolicy } from "./policy.js";
 import { researcherKeys } from "./policy-check.js";
 
