@@ -1,9 +1,11 @@
 /** `npm run bench -- NAME`: benchmark scripts that print figures; never timed tests. */
+import { benchGlm } from "./glm.js";
 import { benchSecagg } from "./secagg.js";
 
 const BENCHES: Record<string, () => Promise<void>> = {
   secagg: () => benchSecagg({ name: "secagg", stations: [3, 10, 30], lengths: [10, 1000, 100_000] }),
   scale: () => benchSecagg({ name: "scale", stations: [3, 10, 30, 50], lengths: [1000] }),
+  glm: () => benchGlm(),
 };
 
 const name = process.argv[2];

@@ -6,7 +6,17 @@
  */
 import { BadInput } from "./errors.js";
 import type { CompareOp, Expr, Literal } from "./expression.js";
-import type { Computation, FamilyName, GroupBy, JobSpec, LinkName } from "./job.js";
+import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, type JobSpec, type LinkName, cellCount } from "./job.js";
+
+/** Most edges of one histogram, bins of one quantile job, indicators of one set. */
+export const MAX_HISTOGRAM_EDGES = 10_001;
+export const MAX_QUANTILE_BINS = 10_000;
+export const MAX_INDICATORS = 1_000;
+/**
+ * Most numbers a histogram, quantile or indicator job may ask a station for: bounds the vector a
+ * hostile or mistaken job makes a station allocate, mask and send (16 bytes each when masked).
+ */
+export const MAX_DESCRIPTIVE_VALUES = 1_000_000;
 
 /** Deep enough for any expression a person writes; bounds recursion on hostile input. */
 export const MAX_EXPR_DEPTH = 64;
@@ -103,6 +113,21 @@ function groupByFromWire(w: unknown): GroupBy {
   return { column: asName(m.column, "groupBy.column"), levels: asArray(m.levels, "groupBy.levels").map((l) => asString(l, "level")) };
 }
 
+function groupBysFromWire(w: unknown, what: string): GroupBy[] {
+  const by = asArray(w, what).map(groupByFromWire);
+  const seen = new Set<string>();
+  for (const g of by) {
+    if (seen.has(g.column)) throw new BadInput(`${what} names the column "${g.column}" twice`);
+    seen.add(g.column);
+    if (g.levels.length === 0) throw new BadInput(`group-by column "${g.column}" has no levels`);
+  }
+  return by;
+}
+
+function checkCells(values: number, what: string): void {
+  if (!(values <= MAX_DESCRIPTIVE_VALUES)) throw new BadInput(`${what} would need ${values} numbers, more than the ${MAX_DESCRIPTIVE_VALUES} a job may ask for`);
+}
+
 export function jobToWire(job: JobSpec): Record<string, unknown> {
   const out: Record<string, unknown> = { dataset: job.dataset };
   if (job.where) out.where = exprToWire(job.where);
@@ -113,6 +138,21 @@ export function jobToWire(job: JobSpec): Record<string, unknown> {
       break;
     case "moments":
       out.moments = { column: c.column, by: c.by.map(groupByToWire), shift: c.shift ?? 0 };
+      break;
+    case "histogram":
+      out.histogram = { column: c.column, by: c.by.map(groupByToWire), edges: c.edges };
+      break;
+    case "quantile":
+      out.quantile = { column: c.column, by: c.by.map(groupByToWire), lower: c.lower, upper: c.upper, bins: c.bins };
+      break;
+    case "indicators":
+      out.indicators = {
+        indicators: c.indicators.map((i) => ({
+          numerator: exprToWire(i.numerator),
+          ...(i.denominator ? { denominator: exprToWire(i.denominator) } : {}),
+          by: i.by.map(groupByToWire),
+        })),
+      };
       break;
     case "glm":
       out.glm = glmToWire(c);
@@ -144,6 +184,49 @@ export function jobFromWire(w: unknown): JobSpec {
       const c = asObject(m.moments, "moments");
       const shift = c.shift === undefined ? 0 : asNumber(c.shift, "moments.shift");
       computation = { kind: "moments", column: asName(c.column, "moments.column"), by: asArray(c.by, "moments.by").map(groupByFromWire), ...(shift !== 0 ? { shift } : {}) };
+      break;
+    }
+    case "histogram": {
+      const c = asObject(m.histogram, "histogram");
+      const edges = asArray(c.edges, "histogram.edges").map((x) => asNumber(x, "histogram edge"));
+      if (edges.length < 2) throw new BadInput("a histogram needs at least two edges");
+      if (edges.length > MAX_HISTOGRAM_EDGES) throw new BadInput(`a histogram may have at most ${MAX_HISTOGRAM_EDGES} edges`);
+      for (let k = 1; k < edges.length; k++) {
+        if (!(edges[k] > edges[k - 1])) throw new BadInput(`histogram edges must be strictly increasing (edge ${k} is ${edges[k]}, after ${edges[k - 1]})`);
+      }
+      const by = groupBysFromWire(c.by, "histogram.by");
+      checkCells(cellCount(by) * (edges.length + 2), "the histogram");
+      computation = { kind: "histogram", column: asName(c.column, "histogram.column"), edges, by };
+      break;
+    }
+    case "quantile": {
+      const c = asObject(m.quantile, "quantile");
+      const lower = asNumber(c.lower, "quantile.lower");
+      const upper = asNumber(c.upper, "quantile.upper");
+      if (!(upper > lower)) throw new BadInput(`the quantile range needs lower < upper (got ${lower} and ${upper})`);
+      const bins = asNumber(c.bins, "quantile.bins");
+      if (!Number.isInteger(bins) || bins < 1 || bins > MAX_QUANTILE_BINS) throw new BadInput(`quantile.bins must be a whole number in 1..${MAX_QUANTILE_BINS}`);
+      if (!((upper - lower) / bins > 0)) throw new BadInput("the quantile bins are too narrow to tell apart");
+      const by = groupBysFromWire(c.by, "quantile.by");
+      checkCells(cellCount(by) * (bins + 3), "the quantile histogram");
+      computation = { kind: "quantile", column: asName(c.column, "quantile.column"), lower, upper, bins, by };
+      break;
+    }
+    case "indicators": {
+      const c = asObject(m.indicators, "indicators");
+      const list = asArray(c.indicators, "indicators.indicators");
+      if (list.length === 0) throw new BadInput("an indicator set needs at least one indicator");
+      if (list.length > MAX_INDICATORS) throw new BadInput(`an indicator set may have at most ${MAX_INDICATORS} indicators`);
+      const indicators = list.map((w, i): IndicatorSpec => {
+        const ind = asObject(w, `indicator ${i + 1}`);
+        if (ind.numerator === undefined || ind.numerator === null) throw new BadInput(`indicator ${i + 1} has no numerator`);
+        const numerator = exprFromWire(ind.numerator);
+        const denominator = ind.denominator === undefined || ind.denominator === null ? undefined : exprFromWire(ind.denominator);
+        const by = groupBysFromWire(ind.by, `indicator ${i + 1} by`);
+        return denominator ? { numerator, denominator, by } : { numerator, by };
+      });
+      checkCells(indicators.reduce((n, i) => n + 2 * cellCount(i.by), 0), "the indicator set");
+      computation = { kind: "indicators", indicators };
       break;
     }
     case "glm":

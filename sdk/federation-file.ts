@@ -29,7 +29,7 @@ export function readFederationFile(path: string): FederationFile {
     throw new ConfigInvalid(`cannot read federation file ${path}: ${(err as Error).message}`);
   }
   const file = validateFederation(raw, path);
-  if (file.key && !isAbsolute(file.key)) file.key = resolve(dirname(path), file.key);
+  if (file.key && !isAbsolute(file.key) && !file.key.startsWith("~/")) file.key = resolve(dirname(path), file.key);
   return file;
 }
 

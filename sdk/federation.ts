@@ -1,6 +1,8 @@
 /**
  * The analyst's entry point: `const fed = await Federation.connect("federation.json")`.
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { ConfigInvalid, StationUnreachable, TooFewStations } from "../common/errors.js";
 import type { JobSpec } from "../common/job.js";
 import type { StationInfo } from "../common/schema.js";
@@ -65,7 +67,9 @@ export class Federation {
     const failures = answers.flatMap((a, i) => (a.status === "rejected" ? [{ station: clients[i], reason: a.reason as Error }] : []));
     if (failures.length > 0) {
       clients.forEach((c) => c.close());
-      if (failures.length === 1) throw failures[0].reason;
+      // A refusal (policy, protocol) says more than "unreachable": report the first one as it is.
+      const refusal = failures.find((f) => !(f.reason instanceof StationUnreachable));
+      if (failures.length === 1 || refusal) throw (refusal ?? failures[0]).reason;
       throw new StationUnreachable(
         failures.map((f) => f.station.name).join(", "),
         failures.map((f) => f.station.address).join(", "),
@@ -137,5 +141,6 @@ function researcherFrom(file: FederationFile, options: ConnectOptions): Research
   if (key === undefined) {
     throw new ConfigInvalid("no researcher key: pass { key } to Federation.connect, put \"key\" in the federation file, or set WERKPLAATS_KEY (werkplaats keys new)");
   }
-  return { study, secretKey: typeof key === "string" ? loadResearcherKeys(key).secretKey : key };
+  const path = typeof key === "string" && key.startsWith("~/") ? join(homedir(), key.slice(2)) : key;
+  return { study, secretKey: typeof path === "string" ? loadResearcherKeys(path).secretKey : path };
 }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { StationUnreachable } from "../common/errors.js";
 import { cliEntryPoint } from "../common/package-root.js";
 import { initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
+import { POLICY_FILE } from "../station-daemon/governance/policy.js";
 import { TLS_CERTIFICATE_FILE } from "../station-daemon/governance/tls.js";
 import { createResearcherKeys } from "./auth/researcher-keys.js";
 import { type ConnectOptions, Federation } from "./federation.js";
@@ -34,6 +35,8 @@ export interface LocalFederationOptions {
   onProgress?: (message: string) => void;
   /** How long a station may take to load its data and start listening (default 60 s). */
   startTimeoutMs?: number;
+  /** A policy.json for every station instead of the permissive default (given the researcher's key). */
+  policy?: (researcherKey: string) => Record<string, unknown>;
 }
 
 export class LocalFederation {
@@ -62,6 +65,7 @@ export class LocalFederation {
         allowResearcher: { key: researcher.publicKey, name: "local analyst", study: LOCAL_STUDY },
       });
       fingerprints.set(s.name, tlsFingerprint);
+      if (options.policy) writeFileSync(join(dir, s.name, POLICY_FILE), JSON.stringify(options.policy(researcher.publicKey), null, 2) + "\n");
       return { name: s.name, identityKey: publicKey };
     });
     for (const s of options.stations) {

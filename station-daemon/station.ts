@@ -114,7 +114,7 @@ export class Station {
   }
 
   /** The station's datasets as a study may see them: only released datasets and columns. */
-  info(study?: StudyPolicy): StationInfo {
+  info(study: StudyPolicy | undefined): StationInfo {
     const released = (t: Table): DatasetInfo | undefined => {
       let allowed: "*" | string[] = "*";
       if (study && study.datasets !== "*") {
@@ -149,7 +149,7 @@ export class Station {
     });
     server.addService(stationServiceDefinition(), {
       GetInfo: this.guarded("GetInfo", (_req, caller) => ({
-        response: this.info(this.policy.studies.find((s) => s.id === caller.study)),
+        response: this.info(this.studyOf(caller)),
         audit: { computation: null, dataset: null, columns: [], where: null },
       })),
       StartJob: this.guarded("StartJob", (req: Parameters<SecureJobs["startJob"]>[0], caller) => this.startJob(req, caller)),
@@ -200,6 +200,17 @@ export class Station {
     }
     this.jobs.close();
     await this.audit.close();
+  }
+
+  /** The caller's study, if it exists, lists the caller, and has not expired; refused otherwise. */
+  private studyOf(caller: Caller): StudyPolicy {
+    const study = this.policy.studies.find((s) => s.id === caller.study);
+    if (!study) throw new PolicyRefused(`unknown study "${caller.study}"`, this.config.name);
+    if (!study.researchers.some((r) => r.key === caller.researcherKey)) {
+      throw new PolicyRefused(`researcher ${caller.researcherKey.slice(0, 16)}… is not in study "${study.id}"`, this.config.name);
+    }
+    if (Date.now() >= study.expiresAt) throw new PolicyRefused(`study "${study.id}" expired on ${study.expires}`, this.config.name);
+    return study;
   }
 
   /** Round 0: policy, computation and disclosure checks, all before any key leaves the station. */

@@ -164,7 +164,7 @@ export async function glmCommand(argv: string[]): Promise<number> {
 }
 
 function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 1000).toFixed(2)} s`;
 }
 
 function checkLocalFiles(files: string[]): void {

@@ -24,10 +24,8 @@ const HELP = `werkplaats station — run an organisation's data station
       Validates policy.json against the schema and the station's datasets, without starting.
   werkplaats station audit DIR [--verify] [--study S] [--researcher KEY] [--since ISO] [--until ISO] [--json]
       Shows the audit log; --verify detects edited, removed, reordered or truncated lines.
-  werkplaats station score DIR --model MODEL.json --dataset NAME --out FILE.csv [--type response|link]
-                          [--cutpoints 0.1,0.2] [--id COLUMN]
-      Applies a saved model (werkplaats glm --out) to the station's own rows, locally: no network,
-      the scores stay at the station. Writes row number, prediction and (binomial) risk group.
+  werkplaats station score DIR --model M.json --dataset NAME --out FILE.csv   (see: station score --help)
+      Applies a saved model to the station's own rows, locally; the scores stay at the station.
   werkplaats station start DIR
       Loads the datasets (a malformed file stops the station, naming file, line and column),
       serves on the configured address (port 0: a free one), prints "listening on HOST:PORT",

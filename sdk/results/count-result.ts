@@ -1,36 +1,56 @@
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
+import { suppress } from "./disclosure.js";
 import { formatTextTable } from "./table-text.js";
 
 export interface CountCell {
   /** Group-by column → level; empty without group-by. */
   group: Record<string, string>;
-  count: number;
+  /** null when withheld. */
+  count: number | null;
+  suppressed?: boolean;
+  reason?: string;
 }
 
-/** A federated count: one cell per combination of group-by levels, zeros included. */
+/**
+ * A federated count: one cell per combination of group-by levels, zeros included. With a
+ * `minCellSize` (the query always gives one), cells of 1 … minCellSize − 1 are withheld, and —
+ * because the total is shown — a second cell when only one would be (results/disclosure.ts).
+ */
 export class CountResult {
   readonly kind = "count";
   readonly dataset: string;
   readonly where?: string;
   readonly by: string[];
   readonly cells: CountCell[];
+  /** Rows over all cells; null when withheld so that a withheld cell cannot be recovered. */
+  readonly total: number | null;
   readonly stations: string[];
+  readonly minCellSize?: number;
 
-  constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[] }) {
+  constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number }) {
     this.dataset = options.dataset;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
-    this.cells = cellLevels(options.by).map((group, i) => ({ group, count: Math.round(options.sum[i]) }));
     this.stations = options.stations;
+    this.minCellSize = options.minCellSize;
+    const groups = cellLevels(options.by);
+    const counts = groups.map((_, i) => Math.round(options.sum[i]));
+    const total = counts.reduce((s, c) => s + c, 0);
+    if (options.minCellSize === undefined) {
+      this.cells = groups.map((group, i) => ({ group, count: counts[i] }));
+      this.total = total;
+      return;
+    }
+    const values = [...counts, total];
+    const lines = groups.length > 1 ? [{ cells: counts.map((_, i) => i), total: counts.length, name: "total" }] : [];
+    const s = suppress({ values, lines, minCellSize: options.minCellSize });
+    this.cells = groups.map((group, i) => (s[i].suppressed ? { group, count: null, suppressed: true, reason: s[i].reason } : { group, count: counts[i] }));
+    this.total = s[counts.length].suppressed ? null : total;
   }
 
-  get total(): number {
-    return this.cells.reduce((s, c) => s + c.count, 0);
-  }
-
-  /** The count of one cell, by its levels: `result.get({ sex: "M" })`. */
-  get(group: Record<string, string>): number | undefined {
+  /** The count of one cell, by its levels: `result.get({ sex: "M" })`; null when withheld. */
+  get(group: Record<string, string>): number | null | undefined {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]))?.count;
   }
 
@@ -42,7 +62,7 @@ export class CountResult {
     const danfo = await import("danfojs").catch((err: unknown) => {
       throw new Error('toDataFrame needs the danfojs package: npm install danfojs', { cause: err });
     });
-    const withheld = (c: CountCell) => Boolean((c as { suppressed?: unknown }).suppressed);
+    const withheld = (c: CountCell) => Boolean(c.suppressed);
     const columns: Record<string, Array<string | number | null>> = {};
     for (const b of this.by) columns[b] = this.cells.map((c) => c.group[b]);
     columns.count = this.cells.map((c) => (withheld(c) ? null : c.count));
@@ -51,13 +71,14 @@ export class CountResult {
   }
 
   toJSON(): object {
-    return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, cells: this.cells, total: this.total };
+    return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells, total: this.total };
   }
 
   toString(): string {
     const title = `count of ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
-    if (this.by.length === 0) return `${title}: ${this.total}`;
-    const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), String(c.count)]);
-    return `${title}\n${formatTextTable([...this.by, "count"], rows, [...this.by.map(() => false), true])}`;
+    if (this.by.length === 0) return `${title}: ${this.total ?? "suppressed"}`;
+    const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), c.count === null ? "suppressed" : String(c.count)]);
+    const notes = [...new Set(this.cells.flatMap((c) => (c.reason ? [c.reason] : [])))].map((r) => `suppressed: ${r}`);
+    return [`${title}\n${formatTextTable([...this.by, "count"], rows, [...this.by.map(() => false), true])}`, `total: ${this.total ?? "suppressed"}`, ...notes].join("\n");
   }
 }

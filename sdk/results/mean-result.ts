@@ -1,13 +1,17 @@
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
+import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
 
 export interface MeanCell {
   group: Record<string, string>;
-  n: number;
-  mean: number;
+  /** null (with mean and sd) when the cell is withheld. */
+  n: number | null;
+  mean: number | null;
   /** Sample standard deviation (n − 1); NaN when n < 2. */
-  sd: number;
+  sd: number | null;
+  suppressed?: boolean;
+  reason?: string;
 }
 
 /** Mean (and SD) of a column, from summed per-cell moments [n, sum, sum of squares]. */
@@ -20,7 +24,11 @@ export class MeanResult {
   readonly cells: MeanCell[];
   readonly stations: string[];
 
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[] }) {
+  /**
+   * With a `minCellSize` (the query always gives one), a cell whose n is 1 … minCellSize − 1 is
+   * withheld whole. Means have no shown margins, so no second cell needs withholding.
+   */
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number }) {
     this.dataset = options.dataset;
     this.column = options.column;
     this.where = options.where;
@@ -32,12 +40,15 @@ export class MeanResult {
       const ss = options.sum[3 * i + 2];
       const mean = n > 0 ? s / n : NaN;
       const variance = n > 1 ? Math.max(0, (ss - (s * s) / n) / (n - 1)) : NaN;
+      if (options.minCellSize !== undefined && isSmall(Math.round(n), options.minCellSize)) {
+        return { group, n: null, mean: null, sd: null, suppressed: true, reason: primaryReason(options.minCellSize, "values") };
+      }
       return { group, n: Math.round(n), mean, sd: Math.sqrt(variance) };
     });
   }
 
   /** The overall mean when there is no group-by. */
-  get mean(): number {
+  get mean(): number | null {
     return this.cells.length === 1 ? this.cells[0].mean : NaN;
   }
 
@@ -54,7 +65,7 @@ export class MeanResult {
       throw new Error('toDataFrame needs the danfojs package: npm install danfojs', { cause: err });
     });
     const withheld = (c: MeanCell) => Boolean((c as { suppressed?: unknown }).suppressed);
-    const value = (c: MeanCell, x: number) => (withheld(c) || !Number.isFinite(x) ? null : x);
+    const value = (c: MeanCell, x: number | null) => (withheld(c) || x === null || !Number.isFinite(x) ? null : x);
     const columns: Record<string, Array<string | number | null>> = {};
     for (const b of this.by) columns[b] = this.cells.map((c) => c.group[b]);
     columns.n = this.cells.map((c) => value(c, c.n));
@@ -70,7 +81,9 @@ export class MeanResult {
 
   toString(): string {
     const title = `mean of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
-    const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean), formatNumber(c.sd)]);
+    const rows = this.cells.map((c) =>
+      c.suppressed ? [...this.by.map((b) => c.group[b]), "suppressed", "", ""] : [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean ?? NaN), formatNumber(c.sd ?? NaN)],
+    );
     return `${title}\n${formatTextTable([...this.by, "n", "mean", "sd"], rows, [...this.by.map(() => false), true, true, true])}`;
   }
 }

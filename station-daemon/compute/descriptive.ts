@@ -46,7 +46,7 @@
  * evaluated once over the whole table; the job's `where` selects the rows as for every kernel.
  */
 import type { Expr } from "../../common/expression.js";
-import { cellCount, type GroupBy, HISTOGRAM_EXTRA, INDICATOR_VALUES_PER_CELL, type IndicatorSpec, histogramWidth } from "../../common/job.js";
+import { cellCount, type GroupBy, INDICATOR_VALUES_PER_CELL, type IndicatorSpec, histogramWidth } from "../../common/job.js";
 import { BadInput, UnknownColumn } from "../../common/errors.js";
 import type { Column, Table } from "../data/table.js";
 
@@ -259,11 +259,6 @@ export function histogramCells(options: HistogramCellsOptions): Float64Array {
     else out[base + 1 + (v === last ? m - 2 : binOf(edges, v))]++;
   }
   return out;
-}
-
-/** Bins in the histogram part of histogramCells' cell: the number of edges minus one. */
-export function histogramBins(width: number): number {
-  return width - HISTOGRAM_EXTRA;
 }
 
 export interface IndicatorCellsOptions {

@@ -26,6 +26,7 @@ import { columnsOf } from "../../common/expression.js";
 import { PolicyRefused } from "../../common/errors.js";
 import { designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
 import type { Computation, GroupBy, JobSpec } from "../../common/job.js";
+import { histogramSizedCells, indicatorGroupBys, indicatorSizedCells, quantileSizedCells } from "../compute/disclosure-cells.js";
 import type { Table } from "../data/table.js";
 import type { ComputationKind, DisclosureSettings, StationPolicy, StudyPolicy } from "./policy.js";
 
@@ -117,6 +118,31 @@ export const COMPUTATION_RULES: { [K in Computation["kind"]]: ComputationRule<Of
       return Array.from({ length: groups }, (_, g) => ({ label: `risk group ${g + 1} of ${groups}`, size: v[start + 3 * g] }));
     },
     modelRows: (_c, v) => v[0],
+  },
+  // Layouts and the cells checked: station-daemon/compute/disclosure-cells.ts (owned with the kernels).
+  histogram: {
+    valueColumns: (c) => [c.column],
+    groupBy: (c) => c.by,
+    otherColumns: () => [],
+    factors: () => [],
+    parameters: () => 0,
+    cells: histogramSizedCells,
+  },
+  quantile: {
+    valueColumns: (c) => [c.column],
+    groupBy: (c) => c.by,
+    otherColumns: () => [],
+    factors: () => [],
+    parameters: () => 0,
+    cells: quantileSizedCells,
+  },
+  indicators: {
+    valueColumns: () => [],
+    groupBy: indicatorGroupBys,
+    otherColumns: (c) => c.indicators.flatMap((i) => [...columnsOf(i.numerator), ...(i.denominator ? columnsOf(i.denominator) : [])]),
+    factors: () => [],
+    parameters: () => 0,
+    cells: indicatorSizedCells,
   },
 };
 

@@ -53,7 +53,7 @@ export const POLICY_VERSION = 1;
  * Every computation kind a policy may name. A policy may allow a kind before the station can run
  * it; a kind the station runs but the policy does not allow is refused.
  */
-export const KNOWN_COMPUTATIONS = ["count", "moments", "crosstab", "histogram", "quantile", "glm", "glm_evaluate"] as const;
+export const KNOWN_COMPUTATIONS = ["count", "moments", "crosstab", "histogram", "quantile", "indicators", "glm", "glm_evaluate"] as const;
 export type ComputationKind = (typeof KNOWN_COMPUTATIONS)[number];
 
 export interface DisclosureSettings {

@@ -1,0 +1,231 @@
+/**
+ * `werkplaats station score`: a station applies a saved model to its own rows — how a home-care
+ * organisation sorts its clients into fall-risk groups with a model fitted across the region.
+ * Runs entirely at the station, on the station's own files: no network, and the scores (which
+ * are row-level data) never leave the station's folder unless its operator moves them.
+ */
+import { resolve } from "node:path";
+import { BadInput, UnknownDataset, WerkplaatsError } from "../../common/errors.js";
+import { writeFileAtomic } from "../../common/files.js";
+import { arithColumns, parseFormula, variableColumns } from "../../common/formula.js";
+import { GlmModel, type PredictionRow } from "../../sdk/glm/index.js";
+import { datasetPath, loadConfig } from "../../station-daemon/config.js";
+import { loadCsv } from "../../station-daemon/data/csv.js";
+import type { Column, Table } from "../../station-daemon/data/table.js";
+import { parseArgs } from "../args.js";
+import { UsageError } from "../exit-codes.js";
+
+/** The same default cut-points as the federated evaluation (sdk/glm/evaluate.ts). */
+const DEFAULT_CUTPOINTS = [0.1, 0.2];
+
+const HELP = `werkplaats station score DIR --model MODEL.json --dataset NAME --out FILE.csv [options]
+
+Applies a saved model (werkplaats glm --out, or model.save() in a notebook) to this station's
+own rows. Runs locally on the station's data files: nothing is sent anywhere, and the scores stay
+at the station.
+
+  DIR                    the station folder (station.json names the datasets and their files)
+  --model MODEL.json     the saved model
+  --dataset NAME         which of the station's datasets to score (may be left out when it has one)
+  --out FILE.csv         where to write the scores (atomically: never a half-written file)
+  --type response|link   response (default): the predicted probability (binomial) or mean;
+                         link: the linear predictor
+  --cutpoints 0.1,0.2    binomial models: probability cut-points of the risk groups (default
+                         0.1,0.2 → low below 0.1, medium from 0.1 to below 0.2, high from 0.2);
+                         one cut-point gives low/high, more give "group 1", "group 2", …
+  --id COLUMN            also copy this column (a client number) into the output
+  --json                 print a summary (rows, scored, empty, counts per risk group) as JSON
+
+The output has one line per row of the dataset, in file order:
+  row          1 for the first data row of the file (the line after the header), 2 for the next, …
+  [COLUMN]     with --id
+  probability  (binomial, --type response), mean (poisson and gaussian), or linear_predictor
+  risk_group   binomial models only
+A row with a missing value in a variable the model uses gets an empty score and risk group. The
+response column need not exist (new clients have no outcome yet). A variable the dataset lacks,
+a column of another type than the model was fitted on, or a category the model has never seen
+is an error (exit 3), as in R's predict().
+`;
+
+export async function stationScoreCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(
+    argv,
+    {
+      model: { type: "string" },
+      dataset: { type: "string" },
+      out: { type: "string" },
+      type: { type: "string" },
+      cutpoints: { type: "string" },
+      id: { type: "string" },
+      json: { type: "boolean" },
+    },
+    "station score",
+  );
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError("station score takes one station folder: werkplaats station score DIR --model M.json --out FILE.csv");
+  if (!values.model) throw new UsageError("station score needs --model MODEL.json");
+  if (!values.out) throw new UsageError("station score needs --out FILE.csv");
+  const type = values.type ?? "response";
+  if (type !== "response" && type !== "link") throw new UsageError(`--type must be response or link, got "${type}"`);
+
+  const model = loadModel(values.model);
+  const binomial = model.family.name === "binomial";
+  if (values.cutpoints !== undefined && !binomial) throw new UsageError(`--cutpoints needs a binomial model; this one is ${model.family.name}`);
+  const cutpoints = values.cutpoints === undefined ? DEFAULT_CUTPOINTS : parseCutpoints(values.cutpoints);
+  const labels = cutpoints.length === 2 ? ["low", "medium", "high"] : cutpoints.length === 1 ? ["low", "high"] : cutpoints.map((_, i) => `group ${i + 1}`).concat(`group ${cutpoints.length + 1}`);
+
+  const dir = positionals[0];
+  const config = loadConfig(dir);
+  const names = config.datasets.map((d) => d.name);
+  const datasetName = values.dataset ?? (names.length === 1 ? names[0] : undefined);
+  if (!datasetName) throw new UsageError(`station ${config.name} has ${names.length} datasets (${names.join(", ")}): name one with --dataset`);
+  const source = config.datasets.find((d) => d.name === datasetName);
+  if (!source) throw new UnknownDataset(datasetName, names);
+  const table = await loadCsv({ file: datasetPath(dir, source), dataset: source.name });
+
+  const needed = modelColumns(model);
+  checkColumns({ model, table, needed, station: config.name, id: values.id });
+  const scores = scoreRows({ model, table, needed, type });
+
+  const kind = type === "link" ? "linear_predictor" : binomial ? "probability" : "mean";
+  const header = ["row", ...(values.id ? [values.id] : []), kind, ...(binomial ? ["risk_group"] : [])];
+  const lines: string[] = [header.map(csvField).join(",")];
+  const groupCounts = new Array<number>(labels.length).fill(0);
+  let empty = 0;
+  const idColumn = values.id ? table.columns.get(values.id)! : undefined;
+  for (let i = 0; i < table.rowCount; i++) {
+    const score = scores[i];
+    const cells = [String(i + 1)];
+    if (idColumn) cells.push(csvField(cellText(idColumn, i)));
+    if (Number.isNaN(score)) {
+      empty++;
+      cells.push("");
+      if (binomial) cells.push("");
+    } else {
+      cells.push(String(score));
+      if (binomial) {
+        const probability = type === "link" ? model.link.inverse(score) : score;
+        const g = riskGroup(probability, cutpoints);
+        groupCounts[g]++;
+        cells.push(labels[g]);
+      }
+    }
+    lines.push(cells.join(","));
+  }
+  writeFileAtomic(values.out, lines.join("\n") + "\n");
+
+  const summary = {
+    station: config.name,
+    dataset: source.name,
+    model: model.formula,
+    rows: table.rowCount,
+    scored: table.rowCount - empty,
+    empty,
+    ...(binomial ? { cutpoints, risk_groups: Object.fromEntries(labels.map((l, g) => [l, groupCounts[g]])) } : {}),
+    out: resolve(values.out),
+  };
+  if (values.json) {
+    process.stdout.write(JSON.stringify(summary) + "\n");
+  } else {
+    const groups = binomial ? `; risk groups: ${labels.map((l, g) => `${l} ${groupCounts[g]}`).join(", ")}` : "";
+    process.stdout.write(
+      `station ${config.name}: scored ${summary.scored} of ${summary.rows} rows of ${source.name} with ${model.formula}` +
+        `${empty > 0 ? ` (${empty} with a missing value left empty)` : ""}${groups}\nwritten to ${summary.out}\n`,
+    );
+  }
+  return 0;
+}
+
+function loadModel(path: string): GlmModel {
+  try {
+    return GlmModel.load(path);
+  } catch (err) {
+    if (err instanceof WerkplaatsError) throw err;
+    throw new BadInput(`${path} is not a saved werkplaats model: ${(err as Error).message}`);
+  }
+}
+
+function parseCutpoints(text: string): number[] {
+  const cuts = text.split(",").map((s) => Number(s.trim()));
+  if (cuts.length === 0 || cuts.some((c) => !(c > 0 && c < 1))) throw new UsageError(`--cutpoints must be probabilities strictly between 0 and 1, e.g. 0.1,0.2; got "${text}"`);
+  for (let i = 1; i < cuts.length; i++) if (!(cuts[i] > cuts[i - 1])) throw new UsageError(`--cutpoints must increase, got "${text}"`);
+  return cuts;
+}
+
+/** The group index: [0, c₁) → 0, [c₁, c₂) → 1, …, as the federated evaluation bins them. */
+export function riskGroup(probability: number, cutpoints: readonly number[]): number {
+  let g = 0;
+  while (g < cutpoints.length && probability >= cutpoints[g]) g++;
+  return g;
+}
+
+/** Columns the prediction reads: right-hand side and offsets, not the response or the weights. */
+function modelColumns(model: GlmModel): string[] {
+  const parsed = parseFormula(model.formula);
+  const seen = new Set<string>();
+  for (const v of parsed.variables) for (const c of variableColumns(v)) seen.add(c);
+  for (const o of parsed.offsets) for (const c of arithColumns(o.expr)) seen.add(c);
+  return [...seen];
+}
+
+function checkColumns(options: { model: GlmModel; table: Table; needed: string[]; station: string; id?: string }): void {
+  const { model, table, station } = options;
+  const known = [...table.columns.keys()];
+  for (const name of [...options.needed, ...(options.id ? [options.id] : [])]) {
+    const column = table.columns.get(name);
+    if (!column) {
+      const why = name === options.id ? "--id names" : `the model (${model.formula}) uses`;
+      throw new WerkplaatsError("UNKNOWN_COLUMN", `${why} column "${name}", which dataset "${table.name}" at station ${station} does not have (columns: ${known.join(", ")})`);
+    }
+    if (name === options.id && !options.needed.includes(name)) continue;
+    const fitted = model.columns?.[name];
+    if (fitted && fitted !== column.kind) {
+      throw new BadInput(`column "${name}" is ${column.kind} in dataset "${table.name}" at station ${station}, but the model was fitted with it ${fitted}`);
+    }
+    const levels = model.levels[name];
+    if (levels && column.kind === "categorical") {
+      const unseen = column.levels.filter((l) => !levels.includes(l));
+      if (unseen.length > 0) {
+        let rows = 0;
+        const codes = new Set(unseen.map((l) => column.levels.indexOf(l)));
+        for (let i = 0; i < table.rowCount; i++) if (codes.has(column.codes[i])) rows++;
+        throw new BadInput(
+          `column "${name}" has ${unseen.map((l) => JSON.stringify(l)).join(", ")} in ${rows} row${rows === 1 ? "" : "s"}, a category the model was not fitted with (levels: ${levels.join(", ")}); ` +
+            "refit with these rows or score a dataset without them",
+        );
+      }
+    }
+  }
+}
+
+function cellValue(column: Column, i: number): number | string | boolean | null {
+  if (column.kind === "categorical") return column.codes[i] < 0 ? null : column.levels[column.codes[i]];
+  const v = column.values[i];
+  if (Number.isNaN(v)) return null;
+  return column.kind === "boolean" ? v === 1 : v;
+}
+
+function cellText(column: Column, i: number): string {
+  const v = cellValue(column, i);
+  return v === null ? "" : String(v);
+}
+
+function scoreRows(options: { model: GlmModel; table: Table; needed: string[]; type: "response" | "link" }): Float64Array {
+  const { model, table, needed, type } = options;
+  const columns = needed.map((name) => [name, table.columns.get(name)!] as const);
+  const scores = new Float64Array(table.rowCount);
+  const row: Record<string, number | string | boolean | null> = {};
+  for (let i = 0; i < table.rowCount; i++) {
+    for (const [name, column] of columns) row[name] = cellValue(column, i);
+    // predict gives NaN when a variable the model reads is missing in the row
+    scores[i] = model.predict(row as PredictionRow, { type });
+  }
+  return scores;
+}
+
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
