@@ -94,7 +94,7 @@ async function pooledCsv(files: string[], out: string): Promise<void> {
 const maxRelative = (a: Record<string, number>, b: Record<string, number>): number =>
   Math.max(...Object.keys(b).map((k) => Math.abs(a[k] - b[k]) / Math.max(Math.abs(b[k]), 1e-3)));
 
-export async function benchGlm(options: GlmBenchOptions = { rowsPerStation: 100_000, stations: 3, seed: 2026, repeats: 2 }): Promise<void> {
+export async function benchGlm(options: GlmBenchOptions = { rowsPerStation: 100_000, stations: 3, seed: 2026, repeats: 3 }): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "werkplaats-bench-glm-"));
   const say = (m: string) => process.stderr.write(`[bench glm] ${m}\n`);
   try {

@@ -6,6 +6,7 @@ import { glmCommand } from "./commands/glm.js";
 import { keysCommand } from "./commands/keys.js";
 import { kernelCommand } from "./commands/kernel.js";
 import { stationCommand } from "./commands/station.js";
+import { queryCommand } from "./commands/query.js";
 import { synthCommand } from "./commands/synth.js";
 import { EXIT, UsageError, exitCodeOf } from "./exit-codes.js";
 
@@ -21,6 +22,7 @@ Usage:
   werkplaats keys new --out DIR          a researcher's signing key pair
   werkplaats kernel install|uninstall    the TypeScript kernel for Jupyter notebooks
   werkplaats glm FORMULA --local a.csv …  fit a GLM over local files as stations (or --federation)
+  werkplaats query --federation F --dataset D STATISTIC …  counts, crosstabs, means, quantiles, indicators
 
 Every command has --help. Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input,
 4 refused by policy, 5 too few stations, 6 station unreachable, 7 not converged,
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   station: stationCommand,
   kernel: kernelCommand,
   glm: glmCommand,
+  query: queryCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -117,6 +117,8 @@ export interface TsSys {
   readFile(path: string, encoding?: string): string | undefined;
   directoryExists(path: string): boolean;
   realpath?(path: string): string;
+  watchFile?(path: string, ...rest: never[]): { close(): void };
+  watchDirectory?(path: string, ...rest: never[]): { close(): void };
 }
 
 /**
@@ -149,4 +151,14 @@ export function installTypeResolution(sys: TsSys, options: { cwd: string; root: 
   // package's own dependencies (danfojs' DataFrame) is nameable from the notebook's folder, which
   // TypeScript needs when it writes the declarations of a cell's variables.
   if (realpath) sys.realpath = (path) => (stubs.has(path) ? path : realpath.call(sys, forward(path) ?? path));
+  // The package's compiled files and dependencies are not watched. The kernel keeps the modules it
+  // loaded until it restarts, so noticing a rebuild of dist/ could only make the type checker
+  // disagree with the code that runs; and tslab's watch host throws ("Unexpected pending
+  // rebuildTimer") when two such changes arrive before it recompiles.
+  const frozen = [join(options.root, "dist"), join(options.root, "node_modules"), virtualRoot];
+  const isFrozen = (path: string) => frozen.some((f) => path === f || path.startsWith(f + sep));
+  const unwatched = { close() {} };
+  const { watchFile, watchDirectory } = sys;
+  if (watchFile) sys.watchFile = (path, ...rest) => (isFrozen(path) ? unwatched : watchFile.call(sys, path, ...rest));
+  if (watchDirectory) sys.watchDirectory = (path, ...rest) => (isFrozen(path) ? unwatched : watchDirectory.call(sys, path, ...rest));
 }

@@ -17,11 +17,57 @@ import { fromHex, toHex } from "../common/hex.js";
 import { POLICY_FILE, defaultPolicy, validatePolicy } from "./governance/policy.js";
 import { writeStationTls } from "./governance/tls.js";
 
-export interface DatasetSource {
+/**
+ * Where a dataset's rows live. Files (CSV, Parquet) are read into memory at start; a PostgreSQL
+ * table or view stays in the database, and the station pushes its computations into SQL there.
+ *
+ *   { "name": "fall_risk", "file": "clients.csv", "format": "csv" }
+ *   { "name": "fall_risk", "file": "clients.parquet", "format": "parquet" }
+ *   { "name": "fall_risk", "source": "postgres", "table": "zorg.clients",
+ *     "connection": { "env": "WERKPLAATS_PG_URL" } }        // or { "file": "pg.url" }
+ *
+ * The connection string (a libpq URL or key=value string) is never written into station.json:
+ * it names an environment variable or a file (relative to the station folder, mode 0600), so
+ * that the configuration can be shown, versioned and logged without the password.
+ */
+export type DatasetSource = FileDatasetSource | PostgresDatasetSource;
+
+export type FileFormat = "csv" | "parquet";
+export const FILE_FORMATS: readonly FileFormat[] = ["csv", "parquet"];
+
+export interface FileDatasetSource {
   name: string;
-  /** Path to the CSV file, relative to the station folder unless absolute. */
+  /** Path to the data file, relative to the station folder unless absolute. */
   file: string;
-  format: "csv";
+  format: FileFormat;
+}
+
+export type PostgresConnection = { env: string } | { file: string };
+
+export interface PostgresDatasetSource {
+  name: string;
+  source: "postgres";
+  /** `table` or `schema.table` (a table or view), as named in the database. */
+  table: string;
+  connection: PostgresConnection;
+  /**
+   * Most distinct values a text column may have to be released as a categorical column with
+   * levels (default 1000); a column with more stops the station, naming it (leave it out with a
+   * view).
+   */
+  maxLevels?: number;
+}
+
+export const DEFAULT_POSTGRES_MAX_LEVELS = 1000;
+
+export function isFileSource(source: DatasetSource): source is FileDatasetSource {
+  return !("source" in source);
+}
+
+/** The format a data file's extension implies: `.parquet` / `.parq` → parquet, else csv. */
+export function formatOfFile(file: string): FileFormat {
+  const ext = extname(file).toLowerCase();
+  return ext === ".parquet" || ext === ".parq" ? "parquet" : "csv";
 }
 
 export interface RosterEntry {
@@ -47,16 +93,19 @@ export const PUBLIC_KEY_FILE = "identity.pub";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-export function parseDataArgument(arg: string): { name: string; file: string } {
+export function parseDataArgument(arg: string): { name: string; file: string; format: FileFormat } {
   const eq = arg.indexOf("=");
-  if (eq > 0) return { name: arg.slice(0, eq), file: arg.slice(eq + 1) };
-  return { name: basename(arg, extname(arg)).replace(/[^A-Za-z0-9_]/g, "_"), file: arg };
+  if (eq > 0) return { name: arg.slice(0, eq), file: arg.slice(eq + 1), format: formatOfFile(arg.slice(eq + 1)) };
+  return { name: basename(arg, extname(arg)).replace(/[^A-Za-z0-9_]/g, "_"), file: arg, format: formatOfFile(arg) };
 }
 
 export interface InitOptions {
   dir: string;
   name: string;
-  data: Array<{ name: string; file: string }>;
+  /** Data files; the format follows the extension unless given. */
+  data: Array<{ name: string; file: string; format?: FileFormat }>;
+  /** Datasets that are not files (PostgreSQL tables), written to station.json as given. */
+  sources?: PostgresDatasetSource[];
   listen?: string;
   roster?: RosterEntry[];
   minStations?: number;
@@ -82,8 +131,9 @@ export function initStation(options: InitOptions): { config: StationConfig; publ
     const abs = resolve(d.file);
     if (!existsSync(abs)) throw new ConfigInvalid(`data file ${d.file} does not exist`);
     const rel = relative(dir, abs);
-    return { name: d.name, file: rel.startsWith("..") ? abs : rel, format: "csv" };
+    return { name: d.name, file: rel.startsWith("..") ? abs : rel, format: d.format ?? formatOfFile(d.file) };
   });
+  datasets.push(...(options.sources ?? []));
   const secretKey = ed25519.utils.randomSecretKey();
   const publicKey = toHex(ed25519.getPublicKey(secretKey));
   const config: StationConfig = {
@@ -136,7 +186,9 @@ export function loadIdentity(dir: string): { secretKey: Uint8Array; publicKey: U
   return { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
 }
 
+/** The data file of a file dataset; ConfigInvalid for a database dataset, which has none. */
 export function datasetPath(dir: string, source: DatasetSource): string {
+  if (!isFileSource(source)) throw new ConfigInvalid(`dataset ${source.name} is the PostgreSQL table ${source.table}, not a file`);
   return isAbsolute(source.file) ? source.file : join(resolve(dir), source.file);
 }
 
@@ -155,14 +207,7 @@ export function validateConfig(raw: unknown, file: string): StationConfig {
     fail("listen", "must be host:port, e.g. 127.0.0.1:7443");
   }
   if (!Array.isArray(r.datasets) || r.datasets.length === 0) fail("datasets", "must list at least one dataset");
-  const datasets = (r.datasets as unknown[]).map((d, i) => {
-    const o = d as Record<string, unknown>;
-    if (!o || typeof o !== "object") fail(`datasets[${i}]`, "must be an object");
-    if (typeof o.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(o.name)) fail(`datasets[${i}].name`, "must be an identifier (letters, digits, '_')");
-    if (typeof o.file !== "string" || o.file.length === 0) fail(`datasets[${i}].file`, "must be a file path");
-    if (o.format !== undefined && o.format !== "csv") fail(`datasets[${i}].format`, `"${String(o.format)}" is not supported (csv)`);
-    return { name: o.name as string, file: o.file as string, format: "csv" as const };
-  });
+  const datasets = (r.datasets as unknown[]).map((d, i) => validateDataset(d, `datasets[${i}]`, fail));
   const names = datasets.map((d) => d.name);
   if (new Set(names).size !== names.length) fail("datasets", "has two datasets with the same name");
   if (!Array.isArray(r.roster)) fail("roster", "must be a list of { name, identityKey }");
@@ -179,3 +224,45 @@ export function validateConfig(raw: unknown, file: string): StationConfig {
   return { name: r.name as string, listen: r.listen as string, datasets, roster, minStations: minStations as number };
 }
 
+
+const FILE_KEYS = ["name", "file", "format"];
+const POSTGRES_KEYS = ["name", "source", "table", "connection", "maxLevels"];
+/** `table` or `schema.table`: plain SQL identifiers, matched against the catalog at start. */
+const TABLE_PATTERN = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+const ENV_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+function validateDataset(d: unknown, field: string, fail: (field: string, why: string) => never): DatasetSource {
+  const o = d as Record<string, unknown>;
+  if (!o || typeof o !== "object" || Array.isArray(o)) fail(field, "must be an object");
+  if (typeof o.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(o.name)) fail(`${field}.name`, "must be an identifier (letters, digits, '_')");
+  const name = o.name as string;
+  if (o.source === undefined) {
+    for (const key of Object.keys(o)) if (!FILE_KEYS.includes(key)) fail(`${field}.${key}`, `is not a known field of a file dataset (known: ${FILE_KEYS.join(", ")}; or "source": "postgres")`);
+    if (typeof o.file !== "string" || o.file.length === 0) fail(`${field}.file`, "must be a file path");
+    const file = o.file as string;
+    if (o.format !== undefined && !FILE_FORMATS.includes(o.format as FileFormat)) fail(`${field}.format`, `"${String(o.format)}" is not supported (${FILE_FORMATS.join(", ")})`);
+    return { name, file, format: (o.format as FileFormat | undefined) ?? formatOfFile(file) };
+  }
+  if (o.source !== "postgres") fail(`${field}.source`, `"${String(o.source)}" is not supported (postgres; leave it out for a file)`);
+  for (const key of Object.keys(o)) if (!POSTGRES_KEYS.includes(key)) fail(`${field}.${key}`, `is not a known field of a postgres dataset (known: ${POSTGRES_KEYS.join(", ")})`);
+  if (typeof o.table !== "string" || !TABLE_PATTERN.test(o.table)) fail(`${field}.table`, "must be a table or view name, table or schema.table (letters, digits, '_')");
+  const c = o.connection as Record<string, unknown>;
+  if (!c || typeof c !== "object" || Array.isArray(c)) fail(`${field}.connection`, 'must be { "env": "VARIABLE" } or { "file": "path" } (never the connection string itself)');
+  const keys = Object.keys(c);
+  let connection: PostgresConnection;
+  if (keys.length === 1 && keys[0] === "env") {
+    if (typeof c.env !== "string" || !ENV_PATTERN.test(c.env)) fail(`${field}.connection.env`, "must name an environment variable");
+    connection = { env: c.env as string };
+  } else if (keys.length === 1 && keys[0] === "file") {
+    if (typeof c.file !== "string" || c.file.length === 0) fail(`${field}.connection.file`, "must be a file path");
+    connection = { file: c.file as string };
+  } else {
+    return fail(`${field}.connection`, 'must be exactly one of { "env": "VARIABLE" } or { "file": "path" } (never the connection string itself)');
+  }
+  let maxLevels: number | undefined;
+  if (o.maxLevels !== undefined) {
+    if (typeof o.maxLevels !== "number" || !Number.isInteger(o.maxLevels) || o.maxLevels < 1 || o.maxLevels > 100_000) fail(`${field}.maxLevels`, "must be a whole number from 1 to 100000");
+    maxLevels = o.maxLevels as number;
+  }
+  return { name, source: "postgres", table: o.table as string, connection, ...(maxLevels !== undefined ? { maxLevels } : {}) };
+}

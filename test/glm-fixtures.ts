@@ -81,17 +81,7 @@ export function evaluationFederation(tables: Table[]): (c: GlmEvaluateComputatio
 
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "./helpers/random.js";
 
 export function normalSampler(random: () => number): () => number {
   return () => {

@@ -18,7 +18,6 @@ const notebooksDir = join(root, "notebooks");
 /** The Python that has Jupyter (Debian's; not a pyenv shim). */
 const PYTHON = process.env.WERKPLAATS_JUPYTER_PYTHON ?? "/usr/bin/python3";
 const CELL_TIMEOUT_S = 120;
-const NOTEBOOK_BUDGET_MS = 60_000;
 
 const RUNNER = `
 import json, sys, time
@@ -163,7 +162,6 @@ describe("notebooks", () => {
       }
       expect(code.trimEnd().endsWith("await study.stop();"), "the last cell stops the stations").toBe(true);
       expect(await leftoverStations(), "no station process left behind").toEqual([]);
-      expect(run.seconds * 1000, `${notebook} took ${run.seconds.toFixed(1)} s`).toBeLessThan(NOTEBOOK_BUDGET_MS);
     });
   }
 

@@ -9,18 +9,8 @@ import {
   type SecAggStation,
   type SecureAggregationOptions,
 } from "../secagg/index.js";
+import { seededRandom as prng } from "./helpers/random.js";
 
-/** Seeded test inputs only (mulberry32); the protocol's own randomness is never seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const context = new Uint8Array(32).fill(0x5a);
 

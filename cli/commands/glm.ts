@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
-import { BadInput, DataFileInvalid, StationUnreachable, TooFewStations } from "../../common/errors.js";
+import { BadInput, DataFileInvalid, ExpressionError, FormulaError, StationUnreachable, TooFewStations } from "../../common/errors.js";
 import { parseFormula } from "../../common/formula.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
 import { Federation } from "../../sdk/federation.js";
@@ -104,8 +104,20 @@ export async function glmCommand(argv: string[]): Promise<number> {
   if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
 
   // Fail on a typo before starting station processes or contacting anyone.
-  parseFormula(formula);
-  if (values.where !== undefined) parseWhere(values.where);
+  try {
+    parseFormula(formula);
+  } catch (err) {
+    if (err instanceof FormulaError) throw new FormulaError(`bad formula: ${err.message}\n${pointAt(formula, err.position)}`, err.position);
+    throw err;
+  }
+  if (values.where !== undefined) {
+    try {
+      parseWhere(values.where);
+    } catch (err) {
+      if (err instanceof ExpressionError) throw new ExpressionError(`bad --where: ${err.message}\n${pointAt(values.where, err.position)}`, err.position);
+      throw err;
+    }
+  }
   const dataset = values.dataset ?? "data";
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(dataset)) throw new UsageError(`--dataset must be an identifier (letters, digits, '_'), got "${dataset}"`);
   if (values.local) checkLocalFiles(files);
@@ -161,6 +173,12 @@ export async function glmCommand(argv: string[]): Promise<number> {
       progress.note("stations stopped");
     }
   }
+}
+
+/** The text with a caret under the 0-based position (clamped to the end). */
+function pointAt(text: string, position: number): string {
+  const at = position < 0 ? text.length : Math.min(position, text.length);
+  return `  ${text}\n  ${" ".repeat(at)}^`;
 }
 
 function seconds(ms: number): string {
@@ -235,7 +253,7 @@ class FitProgress {
     const filled = Math.max(0, Math.min(width, Math.round((-Math.log10(Math.max(info.change, 1e-300)) / 8) * width)));
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
     const line = `werkplaats glm: ${bar} iteration ${info.iteration}/${this.maxIterations}  deviance ${deviance}  Δ ${change}${halved}  ${info.stations.length} stations`;
-    process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stderr.columns ?? 120) - 1))}`);
+    process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(40, (process.stderr.columns || 120) - 1))}`);
     this.open = true;
   }
 

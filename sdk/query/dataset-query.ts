@@ -1,7 +1,7 @@
 import { BadInput, StationUnreachable, UnknownColumn } from "../../common/errors.js";
 import type { Expr } from "../../common/expression.js";
 import { type DesignColumnType, designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
-import { cellCount, type FamilyName, type GroupBy, type JobSpec, type LinkName } from "../../common/job.js";
+import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, type JobSpec, type LinkName, descriptiveLength } from "../../common/job.js";
 import type { Federation } from "../federation.js";
 import {
   type EvaluateGlmOptions,
@@ -13,8 +13,18 @@ import {
   fitGlm,
   glmVectorLengthFor,
 } from "../glm/index.js";
+import type { AggregateResult } from "../aggregation.js";
 import { CountResult } from "../results/count-result.js";
+import { CrosstabResult } from "../results/crosstab-result.js";
+import { checkMinCellSize } from "../results/disclosure.js";
+import { HistogramResult } from "../results/histogram-result.js";
+import { IndicatorResult } from "../results/indicator-result.js";
+import { checkLevel } from "../results/intervals.js";
 import { MeanResult } from "../results/mean-result.js";
+import { ProportionResult } from "../results/proportion-result.js";
+import { QuantileResult } from "../results/quantile-result.js";
+import { StandardisedRateResult } from "../results/standardised-rate-result.js";
+import { SummaryResult } from "../results/summary-result.js";
 import { levelsOf } from "../schemas.js";
 import { formatWhere, parseWhere } from "./where.js";
 
@@ -36,6 +46,80 @@ export interface GroupOptions {
   /** Levels to use instead of the stations' released ones. */
   levels?: Record<string, string[]>;
 }
+
+export interface DisclosureOptions {
+  /**
+   * Cells of 1 … minCellSize − 1 are withheld from the result, with a second cell where totals
+   * would give them away (results/disclosure.ts). Default 10. The stations enforce their own
+   * minimum on their own part regardless.
+   */
+  minCellSize?: number;
+}
+
+export interface CountOptions extends GroupOptions, DisclosureOptions {}
+
+export interface SummaryOptions extends GroupOptions, DisclosureOptions {
+  /**
+   * The shift c the moments are taken about, agreed for the whole federation. Default: the
+   * overall mean, found by a first one-cell job, so the variance does not cancel (see
+   * station-daemon/compute/descriptive.ts); give a value near the mean to save that job.
+   */
+  shift?: number;
+}
+
+export interface CrosstabOptions extends DisclosureOptions {
+  levels?: Record<string, string[]>;
+}
+
+export interface HistogramOptions extends GroupOptions, DisclosureOptions {
+  /** Strictly increasing bin edges; bins are [e_k, e_k+1), the last one closed. */
+  edges: number[];
+}
+
+export interface QuantileOptions extends GroupOptions, DisclosureOptions {
+  /** Equal-width bins of the secure histogram (default 1000); the error bound is half a bin. */
+  bins?: number;
+  /** [lower, upper] of the bins. Default: mean ± 6 SD, from a first one-cell job. */
+  range?: [number, number];
+}
+
+export interface ProportionOptions extends GroupOptions, DisclosureOptions {
+  /** Confidence level of the Wilson interval (default 0.95). */
+  level?: number;
+  /** Scale of estimate and interval: 1 (default) a proportion, 100 a percentage, 1000 a rate per 1 000. */
+  per?: number;
+}
+
+export interface StandardisedRateOptions extends GroupOptions, DisclosureOptions {
+  /** The categorical age-group column the reference population is given by. */
+  ageColumn: string;
+  /** Reference population share (or size) per age group; normalised to sum to 1. Every level needs one. */
+  reference: Record<string, number>;
+  /** Rate per (default 1000). */
+  per?: number;
+  level?: number;
+}
+
+export interface IndicatorDefinition {
+  name: string;
+  /** Where-expression of the event: `diabetes`, `num_medications >= 5`. */
+  numerator: string;
+  /** Where-expression of the population, within the query's rows: `age_group in ("65-74", "75-84", "85+")`. */
+  denominator?: string;
+  /** Group-by of this indicator; default the set's. */
+  by?: string[];
+  /** Scale of this indicator; default the set's. */
+  per?: number;
+}
+
+export interface IndicatorSetOptions extends GroupOptions, DisclosureOptions {
+  level?: number;
+  /** Scale of every indicator's estimate: 100 (default) gives percentages. */
+  per?: number;
+}
+
+/** Fine enough for an error bound of 0.6% of an SD with the default range of 12 SD. */
+const DEFAULT_QUANTILE_BINS = 1000;
 
 /**
  * An immutable query on one dataset: every `where` returns a new query, so a base query can be
@@ -59,19 +143,187 @@ export class DatasetQuery {
     return new DatasetQuery({ federation: this.federation, dataset: this.dataset, filter });
   }
 
-  async count(options: GroupOptions = {}): Promise<CountResult> {
+  /** Rows per combination of group-by levels (zeros included), in one job. */
+  async count(options: CountOptions = {}): Promise<CountResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
-    const result = await this.federation.run({ dataset: this.dataset, where: this.filter, computation: { kind: "count", by } }, cellCount(by));
-    return new CountResult({ dataset: this.dataset, where: this.whereText, by, sum: result.sum, stations: result.stations });
+    const result = await this.runDescriptive({ kind: "count", by });
+    return new CountResult({ dataset: this.dataset, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize });
   }
 
-  async mean(column: string, options: GroupOptions = {}): Promise<MeanResult> {
+  async mean(column: string, options: GroupOptions & DisclosureOptions = {}): Promise<MeanResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
-    const result = await this.federation.run(
-      { dataset: this.dataset, where: this.filter, computation: { kind: "moments", column, by } },
-      3 * cellCount(by),
-    );
-    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, stations: result.stations });
+    const result = await this.runDescriptive({ kind: "moments", column, by });
+    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize });
+  }
+
+  /**
+   * n, sum, mean, variance and SD of a numeric (or boolean) column, overall and per group. Two
+   * jobs unless `shift` is given: the overall mean first, then the moments about it.
+   */
+  async summary(column: string, options: SummaryOptions = {}): Promise<SummaryResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    const by = this.groupBy(options);
+    let shift = options.shift;
+    if (shift !== undefined && !Number.isFinite(shift)) throw new BadInput("the shift must be a finite number");
+    if (shift === undefined) {
+      const overall = await this.runDescriptive({ kind: "moments", column, by: [] });
+      shift = overall.sum[0] > 0 ? overall.sum[1] / overall.sum[0] : 0;
+    }
+    const result = await this.runDescriptive({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
+    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, shift, stations: result.stations, minCellSize });
+  }
+
+  /** The sum of a column per group (with n, mean, variance and SD beside it): `summary`. */
+  sum(column: string, options: SummaryOptions = {}): Promise<SummaryResult> {
+    return this.summary(column, options);
+  }
+
+  /** The sample variance of a column per group (with n, sum, mean and SD beside it): `summary`. */
+  variance(column: string, options: SummaryOptions = {}): Promise<SummaryResult> {
+    return this.summary(column, options);
+  }
+
+  /** A two-way table with row, column and grand totals, from one count job. */
+  async crosstab(rowColumn: string, columnColumn: string, options: CrosstabOptions = {}): Promise<CrosstabResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    if (rowColumn === columnColumn) throw new BadInput(`a cross-tabulation needs two different columns, not "${rowColumn}" twice`);
+    const [rows, columns] = this.groupBy({ by: [rowColumn, columnColumn], levels: options.levels });
+    const result = await this.runDescriptive({ kind: "count", by: [rows, columns] });
+    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows, columns, sum: result.sum, stations: result.stations, minCellSize });
+  }
+
+  /** Counts per bin (and below, above, missing), per group, in one job. */
+  async histogram(column: string, options: HistogramOptions): Promise<HistogramResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    const edges = options?.edges;
+    if (!Array.isArray(edges) || edges.length < 2 || edges.some((e, k) => !Number.isFinite(e) || (k > 0 && !(e > edges[k - 1])))) {
+      throw new BadInput("a histogram needs at least two finite, strictly increasing edges (edges: [60, 70, 80, 90])");
+    }
+    const by = this.groupBy(options);
+    const result = await this.runDescriptive({ kind: "histogram", column, edges: [...edges], by });
+    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by, edges, sum: result.sum, stations: result.stations, minCellSize });
+  }
+
+  /**
+   * Quantiles (R type 1) read from a fine secure histogram: one job, plus one first job for the
+   * range when none is given. Each value is within `errorBound` (half a bin width) of the sample
+   * quantile of the pooled rows.
+   *
+   * Privacy note: the summed fine histogram reaches this process (the analyst's) in full, though
+   * the result shows only the quantiles; stations check only its totals and tails, not each fine
+   * bin (station-daemon/compute/disclosure-cells.ts). A steward who finds that too revealing
+   * leaves "quantile" out of the study's computations.
+   */
+  async quantile(column: string, probabilities: number[], options: QuantileOptions = {}): Promise<QuantileResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    if (!Array.isArray(probabilities) || probabilities.length === 0 || probabilities.some((p) => !(p > 0 && p < 1))) {
+      throw new BadInput("quantiles need probabilities strictly between 0 and 1, such as [0.25, 0.5, 0.75]");
+    }
+    const bins = options.bins ?? DEFAULT_QUANTILE_BINS;
+    if (!Number.isInteger(bins) || bins < 1 || bins > 10_000) throw new BadInput("bins must be a whole number from 1 to 10 000");
+    const by = this.groupBy(options);
+    let range = options.range;
+    if (range === undefined) {
+      const m = (await this.runDescriptive({ kind: "moments", column, by: [] })).sum;
+      const n = m[0];
+      if (!(n > 0)) throw new BadInput(`column "${column}" has no values in the rows selected; there are no quantiles`);
+      const mean = m[1] / n;
+      const sd = n > 1 ? Math.sqrt(Math.max(0, (m[2] - (m[1] * m[1]) / n) / (n - 1))) : 0;
+      const half = sd > 0 ? 6 * sd : Math.max(0.5, Math.abs(mean) * 1e-6);
+      range = [mean - half, mean + half];
+    }
+    const [lower, upper] = range;
+    if (!(Number.isFinite(lower) && Number.isFinite(upper) && upper > lower)) throw new BadInput("range must be [lower, upper] with lower < upper");
+    const result = await this.runDescriptive({ kind: "quantile", column, lower, upper, bins, by });
+    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by, probabilities, lower, upper, bins, sum: result.sum, stations: result.stations, minCellSize });
+  }
+
+  /**
+   * The proportion of the query's rows on which `condition` holds, with Wilson intervals, per
+   * group, in one job. Rows where the condition is unknown (missing values) are left out.
+   */
+  async proportion(condition: string, options: ProportionOptions = {}): Promise<ProportionResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    const level = checkLevel(options.level);
+    const per = checkPer(options.per ?? 1);
+    const by = this.groupBy(options);
+    const result = await this.runDescriptive({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by }] });
+    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by, sum: result.sum, per, level, stations: result.stations, minCellSize });
+  }
+
+  /** `proportion` scaled to a rate per 1 000 (or `per`). */
+  rate(condition: string, options: ProportionOptions = {}): Promise<ProportionResult> {
+    return this.proportion(condition, { ...options, per: options.per ?? 1000 });
+  }
+
+  /**
+   * Directly age-standardised rates of `condition` per group against the analyst's reference
+   * population, with Fay–Feuer gamma intervals, in one job.
+   */
+  async standardisedRate(condition: string, options: StandardisedRateOptions): Promise<StandardisedRateResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    const level = checkLevel(options.level);
+    const per = checkPer(options.per ?? 1000);
+    if (!options?.ageColumn) throw new BadInput("standardisedRate needs an ageColumn");
+    const by = this.groupBy(options);
+    if (by.some((g) => g.column === options.ageColumn)) throw new BadInput(`"${options.ageColumn}" is the age column; it cannot also be a group-by`);
+    const [age] = this.groupBy({ by: [options.ageColumn], levels: options.levels });
+    const reference = options.reference ?? {};
+    const unknown = Object.keys(reference).filter((k) => !age.levels.includes(k));
+    if (unknown.length > 0) throw new BadInput(`the reference population names ${unknown.map((k) => `"${k}"`).join(", ")}, not a level of "${age.column}" (levels: ${age.levels.join(", ")})`);
+    for (const level of age.levels) {
+      const w = reference[level];
+      if (typeof w !== "number" || !Number.isFinite(w) || w < 0) throw new BadInput(`the reference population needs a non-negative weight for age group "${level}"`);
+    }
+    if (!(age.levels.reduce((s, l) => s + reference[l], 0) > 0)) throw new BadInput("the reference population's weights sum to 0");
+    const result = await this.runDescriptive({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by: [...by, age] }] });
+    return new StandardisedRateResult({
+      dataset: this.dataset,
+      where: this.whereText,
+      condition: formatWhere(parseWhere(condition)),
+      age,
+      reference,
+      by,
+      sum: result.sum,
+      per,
+      level,
+      stations: result.stations,
+      minCellSize,
+    });
+  }
+
+  /**
+   * An indicator set — say a neighbourhood profile of dozens of indicators — in ONE job: each
+   * definition's numerator and denominator filters travel as syntax trees, and the station
+   * vector concatenates every indicator's cells (common/job.ts).
+   */
+  async indicators(definitions: IndicatorDefinition[], options: IndicatorSetOptions = {}): Promise<IndicatorResult> {
+    const minCellSize = checkMinCellSize(options.minCellSize);
+    const level = checkLevel(options.level);
+    if (!Array.isArray(definitions) || definitions.length === 0) throw new BadInput("an indicator set needs at least one indicator");
+    const names = new Set<string>();
+    const specs: IndicatorSpec[] = [];
+    const infos = definitions.map((d, i) => {
+      if (typeof d?.name !== "string" || d.name.length === 0) throw new BadInput(`indicator ${i + 1} has no name`);
+      if (names.has(d.name)) throw new BadInput(`two indicators are named "${d.name}"`);
+      names.add(d.name);
+      if (typeof d.numerator !== "string") throw new BadInput(`indicator "${d.name}" has no numerator`);
+      const by = this.groupBy({ by: d.by ?? options.by, levels: options.levels });
+      const numerator = parseWhere(d.numerator);
+      const denominator = d.denominator === undefined ? undefined : parseWhere(d.denominator);
+      specs.push(denominator ? { numerator, denominator, by } : { numerator, by });
+      return {
+        name: d.name,
+        numerator: formatWhere(numerator),
+        ...(denominator ? { denominator: formatWhere(denominator) } : {}),
+        by,
+        per: checkPer(d.per ?? options.per ?? 100),
+      };
+    });
+    const result = await this.runDescriptive({ kind: "indicators", indicators: specs });
+    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: infos, sum: result.sum, level, stations: result.stations, minCellSize });
   }
 
   /**
@@ -155,8 +407,18 @@ export class DatasetQuery {
     return { levels, columns };
   }
 
+  private runDescriptive(computation: Computation): Promise<AggregateResult> {
+    const job: JobSpec = { dataset: this.dataset, where: this.filter, computation };
+    return this.federation.run(job, descriptiveLength(computation));
+  }
+
   private groupBy(options: GroupOptions): GroupBy[] {
     const schema = this.federation.schemaOf(this.dataset);
     return (options.by ?? []).map((column) => ({ column, levels: levelsOf(schema, column, options.levels?.[column]) }));
   }
+}
+
+function checkPer(per: number): number {
+  if (!Number.isFinite(per) || per <= 0) throw new BadInput(`"per" must be a positive number (1, 100, 1000), not ${per}`);
+  return per;
 }

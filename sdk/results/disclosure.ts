@@ -26,13 +26,14 @@
  * could derive by linear programming over many lines, nor differencing across separate queries
  * (stations' subset limits and audit logs are the defence there).
  */
+import { BadInput } from "../../common/errors.js";
 
 /** The default minimum cell size of results: the stations' default too. */
 export const DEFAULT_MIN_CELL_SIZE = 10;
 
 export function checkMinCellSize(minCellSize: number | undefined): number {
   const m = minCellSize ?? DEFAULT_MIN_CELL_SIZE;
-  if (!Number.isInteger(m) || m < 1) throw new RangeError(`minCellSize must be a whole number of at least 1, not ${minCellSize}`);
+  if (!Number.isInteger(m) || m < 1) throw new BadInput(`minCellSize must be a whole number of at least 1, not ${minCellSize}`);
   return m;
 }
 

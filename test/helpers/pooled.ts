@@ -23,14 +23,4 @@ export function readRows(files: readonly string[]): PooledRow[] {
 export const num = (v: string | undefined): number => (v === undefined || v === "" || v === "NA" ? NaN : Number(v));
 export const isTrue = (v: string | undefined): boolean => v === "true";
 
-/** A seeded PRNG for test inputs (mulberry32); never used for a real job's cryptography. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "./random.js";

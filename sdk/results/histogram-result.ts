@@ -1,0 +1,94 @@
+import { type GroupBy, histogramWidth } from "../../common/job.js";
+import { cellLevels } from "./cells.js";
+import { suppress } from "./disclosure.js";
+import { formatTextTable } from "./table-text.js";
+
+export interface HistogramBin {
+  /** The bin is [from, to), the last one [from, to]. */
+  from: number;
+  to: number;
+  count: number | null;
+  suppressed?: boolean;
+  reason?: string;
+}
+
+export interface HistogramTail {
+  count: number | null;
+  suppressed?: boolean;
+  reason?: string;
+}
+
+export interface HistogramCell {
+  group: Record<string, string>;
+  /** Non-missing values, in and outside the edges. */
+  n: number | null;
+  missing: HistogramTail;
+  below: HistogramTail;
+  bins: HistogramBin[];
+  above: HistogramTail;
+  suppressed?: boolean;
+  reason?: string;
+}
+
+/**
+ * Counts per bin, per cell of a group-by, from one histogram job (layout: common/job.ts). The
+ * bins, below and above add up to n, which is shown, so they form one disclosure line.
+ */
+export class HistogramResult {
+  readonly kind = "histogram";
+  readonly dataset: string;
+  readonly column: string;
+  readonly where?: string;
+  readonly by: string[];
+  readonly edges: number[];
+  readonly cells: HistogramCell[];
+  readonly stations: string[];
+  readonly minCellSize?: number;
+
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; sum: Float64Array; stations: string[]; minCellSize?: number }) {
+    this.dataset = options.dataset;
+    this.column = options.column;
+    this.where = options.where;
+    this.by = options.by.map((g) => g.column);
+    this.edges = [...options.edges];
+    this.stations = options.stations;
+    this.minCellSize = options.minCellSize;
+    const m = this.edges.length;
+    const width = histogramWidth(m);
+    this.cells = cellLevels(options.by).map((group, i) => {
+      // values: below, bins…, above (m + 1 entries), then n, then missing
+      const raw = Array.from(options.sum.subarray(width * i, width * (i + 1)), Math.round);
+      const missing = raw[width - 1];
+      const values = raw.slice(0, m + 1);
+      const n = values.reduce((a, b) => a + b, 0);
+      values.push(n, missing);
+      const s =
+        options.minCellSize === undefined
+          ? values.map(() => ({ suppressed: false, reason: undefined as string | undefined }))
+          : suppress({ values, lines: [{ cells: values.slice(0, m + 1).map((_, k) => k), total: m + 1, name: "number of values" }], minCellSize: options.minCellSize, what: "values" });
+      const tail = (k: number): HistogramTail => (s[k].suppressed ? { count: null, suppressed: true, reason: s[k].reason } : { count: values[k] });
+      const bins = this.edges.slice(0, -1).map((from, k) => ({ from, to: this.edges[k + 1], ...tail(k + 1) }));
+      const cell: HistogramCell = { group, n: s[m + 1].suppressed ? null : n, missing: tail(m + 2), below: tail(0), bins, above: tail(m) };
+      if (s[m + 1].suppressed) Object.assign(cell, { suppressed: true, reason: s[m + 1].reason });
+      return cell;
+    });
+  }
+
+  get(group: Record<string, string> = {}): HistogramCell | undefined {
+    return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
+  }
+
+  toJSON(): object {
+    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, edges: this.edges, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
+  }
+
+  toString(): string {
+    const show = (t: { count: number | null }) => (t.count === null ? "x" : String(t.count));
+    const title = `histogram of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
+    const last = this.edges.length - 2;
+    const header = [...this.by, `< ${this.edges[0]}`, ...this.edges.slice(0, -1).map((e, k) => `[${e}, ${this.edges[k + 1]}${k === last ? "]" : ")"}`), `> ${this.edges[last + 1]}`, "n", "missing"];
+    const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), show(c.below), ...c.bins.map(show), show(c.above), c.n === null ? "x" : String(c.n), show(c.missing)]);
+    const reasons = [...new Set(this.cells.flatMap((c) => [c.below, ...c.bins, c.above, c.missing, c].flatMap((t) => (t.reason ? [t.reason] : []))))];
+    return [title, formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)), ...reasons.map((r) => `x: ${r}`)].join("\n");
+  }
+}

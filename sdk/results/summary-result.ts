@@ -1,0 +1,77 @@
+import type { GroupBy } from "../../common/job.js";
+import { cellLevels } from "./cells.js";
+import { isSmall, primaryReason } from "./disclosure.js";
+import { formatNumber, formatTextTable } from "./table-text.js";
+
+export interface SummaryCell {
+  group: Record<string, string>;
+  /** Non-missing values; null (with every statistic) when the cell is withheld. */
+  n: number | null;
+  sum: number | null;
+  mean: number | null;
+  /** Sample variance (divisor n − 1); NaN when n < 2. */
+  variance: number | null;
+  sd: number | null;
+  suppressed?: boolean;
+  reason?: string;
+}
+
+/**
+ * n, sum, mean, variance and SD of a column per cell, from summed shifted moments
+ * [n, Σ(x − c), Σ(x − c)²] (station-daemon/compute/descriptive.ts):
+ *   sum = Σ(x − c) + n·c,  mean = c + Σ(x − c)/n,  variance = (Σ(x − c)² − (Σ(x − c))²/n)/(n − 1).
+ * With c near the mean the variance does not cancel catastrophically (the query finds c with a
+ * first, one-cell job unless given one).
+ */
+export class SummaryResult {
+  readonly kind = "summary";
+  readonly dataset: string;
+  readonly column: string;
+  readonly where?: string;
+  readonly by: string[];
+  readonly cells: SummaryCell[];
+  readonly stations: string[];
+  /** The shift c the moments were taken about. */
+  readonly shift: number;
+  readonly minCellSize?: number;
+
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; shift: number; stations: string[]; minCellSize?: number }) {
+    this.dataset = options.dataset;
+    this.column = options.column;
+    this.where = options.where;
+    this.by = options.by.map((g) => g.column);
+    this.stations = options.stations;
+    this.shift = options.shift;
+    this.minCellSize = options.minCellSize;
+    const c = options.shift;
+    this.cells = cellLevels(options.by).map((group, i) => {
+      const n = Math.round(options.sum[3 * i]);
+      const s1 = options.sum[3 * i + 1];
+      const s2 = options.sum[3 * i + 2];
+      if (options.minCellSize !== undefined && isSmall(n, options.minCellSize)) {
+        return { group, n: null, sum: null, mean: null, variance: null, sd: null, suppressed: true, reason: primaryReason(options.minCellSize, "values") };
+      }
+      const variance = n > 1 ? Math.max(0, (s2 - (s1 * s1) / n) / (n - 1)) : NaN;
+      return { group, n, sum: s1 + n * c, mean: n > 0 ? c + s1 / n : NaN, variance, sd: Math.sqrt(variance) };
+    });
+  }
+
+  get(group: Record<string, string>): SummaryCell | undefined {
+    return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
+  }
+
+  toJSON(): object {
+    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
+  }
+
+  toString(): string {
+    const title = `summary of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
+    const header = [...this.by, "n", "sum", "mean", "variance", "sd"];
+    const rows = this.cells.map((c) => [
+      ...this.by.map((b) => c.group[b]),
+      ...(c.suppressed ? ["suppressed", "", "", "", ""] : [String(c.n), formatNumber(c.sum ?? NaN), formatNumber(c.mean ?? NaN), formatNumber(c.variance ?? NaN), formatNumber(c.sd ?? NaN)]),
+    ]);
+    const notes = [...new Set(this.cells.flatMap((x) => (x.reason ? [`suppressed: ${x.reason}`] : [])))];
+    return [title, formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)), ...notes].join("\n");
+  }
+}
