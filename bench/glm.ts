@@ -139,7 +139,8 @@ export async function benchGlm(options: GlmBenchOptions = { rowsPerStation: 100_
     out(`    of which stations up and connected    ${ours.map((o) => o.startupS.toFixed(2)).join(" / ")} s`);
     out(`    of which the federated fit            ${ours.map((o) => o.fitS.toFixed(2)).join(" / ")} s  (${model.iterations} iterations, ${model.iterations + 1} secure-aggregation rounds)`);
     out(`  statsmodels (whole python3 command)     ${theirs.map((t) => t.wallS.toFixed(2)).join(" / ")} s`);
-    out(`    of which import / read_csv / fit      ${sm.import_s.toFixed(2)} / ${sm.read_s.toFixed(2)} / ${theirs.map((t) => (t.answer as { fit_s: number }).fit_s.toFixed(2)).join(" / ")} s  (${sm.iterations} iterations)`);
+    out(`    of which the fit                       ${theirs.map((t) => (t.answer as { fit_s: number }).fit_s.toFixed(2)).join(" / ")} s  (${sm.iterations} iterations)`);
+    out(`    (fastest run: import ${sm.import_s.toFixed(2)} s, read_csv ${sm.read_s.toFixed(2)} s, fit ${sm.fit_s.toFixed(2)} s)`);
     out();
     out(`  ratio werkplaats / statsmodels: whole command ${(best.wallS / bestPy.wallS).toFixed(2)}×, fit alone ${(minFit / minFitPy).toFixed(2)}×`);
     out(`  agreement: max relative difference estimates ${estimateDiff.toExponential(1)}, std. errors ${seDiff.toExponential(1)}, deviance ${devianceDiff.toExponential(1)}`);

@@ -123,9 +123,30 @@ type FormulaNode =
   | { kind: "interact"; left: FormulaNode; right: FormulaNode; position: number }
   | { kind: "power"; base: FormulaNode; exponent: number; position: number };
 
+/**
+ * Bounds on what a formula may make its parser and expander do: formulas arrive from the wire
+ * (stations parse the job's formula), so nesting must not overflow the stack and `^` or `*` must not
+ * expand into millions of terms. Far above any model a person writes.
+ */
+export const MAX_FORMULA_NESTING = 200;
+export const MAX_FORMULA_TERMS = 1000;
+
 class Parser {
   private index = 0;
+  private depth = 0;
   constructor(private readonly tokens: Token[]) {}
+
+  /** Every recursive path of the grammar passes through here (sum, arith, arithUnary). */
+  private nested<T>(parse: () => T): T {
+    if (++this.depth > MAX_FORMULA_NESTING) {
+      throw new FormulaError(`the formula is nested more than ${MAX_FORMULA_NESTING} levels deep`, this.peek().position);
+    }
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
 
   peek(): Token {
     return this.tokens[this.index];
@@ -147,6 +168,10 @@ class Parser {
 
   // formula-level grammar: sum := ['-'|'+'] cross (('+'|'-') cross)*
   sum(): FormulaNode {
+    return this.nested(() => this.sumBody());
+  }
+
+  private sumBody(): FormulaNode {
     const start = this.peek().position;
     const items: { sign: 1 | -1; node: FormulaNode; position: number }[] = [];
     let sign: 1 | -1 = 1;
@@ -268,6 +293,10 @@ class Parser {
 
   // arithmetic grammar: R precedence, '^' right-associative and tighter than unary minus
   arith(): ArithExpr {
+    return this.nested(() => this.arithBody());
+  }
+
+  private arithBody(): ArithExpr {
     let left = this.arithProduct();
     while (this.isOp("+") || this.isOp("-")) {
       const op = this.next().text as "+" | "-";
@@ -284,6 +313,10 @@ class Parser {
     return left;
   }
   arithUnary(): ArithExpr {
+    return this.nested(() => this.arithUnaryBody());
+  }
+
+  private arithUnaryBody(): ArithExpr {
     if (this.isOp("-")) {
       this.next();
       return { kind: "negate", arg: this.arithUnary() };
@@ -487,8 +520,14 @@ function sameTerm(a: number[], b: number[]): boolean {
 function unionTerm(a: number[], b: number[]): number[] {
   return [...new Set([...a, ...b])].sort((x, y) => x - y);
 }
-function addTerms(into: number[][], terms: number[][]): void {
+function addTerms(into: number[][], terms: number[][], position = -1): void {
   for (const t of terms) if (!into.some((u) => sameTerm(u, t))) into.push(t);
+  if (into.length > MAX_FORMULA_TERMS) throw new FormulaError(`the formula expands to more than ${MAX_FORMULA_TERMS} terms`, position);
+}
+
+/** Crossing is quadratic before duplicates fold; refuse what cannot fit the term limit anyway. */
+function checkCrossing(left: number, right: number, position: number): void {
+  if (left * right > 64 * MAX_FORMULA_TERMS) throw new FormulaError(`the formula expands to more than ${MAX_FORMULA_TERMS} terms`, position);
 }
 
 export function parseFormula(source: string): ParsedFormula {
@@ -556,24 +595,27 @@ export function parseFormula(source: string): ParsedFormula {
       case "interact": {
         const left = expandFactorList(node.left);
         const right = expandFactorList(node.right);
+        checkCrossing(left.length, right.length, node.position);
         const crossed: number[][] = [];
-        for (const a of left) for (const b of right) addTerms(crossed, [unionTerm(a, b)]);
+        for (const a of left) for (const b of right) addTerms(crossed, [unionTerm(a, b)], node.position);
         const terms: number[][] = [];
         if (node.kind === "cross") {
           addTerms(terms, left);
           addTerms(terms, right);
         }
-        addTerms(terms, crossed);
+        addTerms(terms, crossed, node.position);
         return { terms, offsets: [] };
       }
       case "power": {
         const base = expandFactorList(node.base);
         let acc = base.map((t) => [...t]);
-        for (let k = 1; k < node.exponent; k++) {
+        // Beyond as many factors as the base has terms, a power adds nothing new (R: same terms).
+        for (let k = 1; k < Math.min(node.exponent, base.length); k++) {
+          checkCrossing(acc.length, base.length, node.position);
           const next: number[][] = [];
-          addTerms(next, acc);
-          addTerms(next, base);
-          for (const a of acc) for (const b of base) addTerms(next, [unionTerm(a, b)]);
+          addTerms(next, acc, node.position);
+          addTerms(next, base, node.position);
+          for (const a of acc) for (const b of base) addTerms(next, [unionTerm(a, b)], node.position);
           acc = next;
         }
         return { terms: acc, offsets: [] };

@@ -4,14 +4,20 @@
  * Incoming messages are untrusted: every conversion from the wire validates shape and
  * throws `BadInput` naming what is wrong, so a malformed message never reaches a kernel.
  */
-import { BadInput } from "./errors.js";
+import { BadInput, FormulaError } from "./errors.js";
 import type { CompareOp, Expr, Literal } from "./expression.js";
+import { parseFormula } from "./formula.js";
 import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, type JobSpec, type LinkName, cellCount } from "./job.js";
 
 /** Most edges of one histogram, bins of one quantile job, indicators of one set. */
 export const MAX_HISTOGRAM_EDGES = 10_001;
 export const MAX_QUANTILE_BINS = 10_000;
 export const MAX_INDICATORS = 1_000;
+/**
+ * Most expression nodes over all the filters of one indicator set: each node costs the station a
+ * pass over its rows, so a set's cost is bounded as one where-expression's is (filter.ts).
+ */
+export const MAX_INDICATOR_NODES = 20_000;
 /**
  * Most numbers a histogram, quantile or indicator job may ask a station for: bounds the vector a
  * hostile or mistaken job makes a station allocate, mask and send (16 bytes each when masked).
@@ -20,6 +26,28 @@ export const MAX_DESCRIPTIVE_VALUES = 1_000_000;
 
 /** Deep enough for any expression a person writes; bounds recursion on hostile input. */
 export const MAX_EXPR_DEPTH = 64;
+
+/**
+ * Bounds on the parts of a job a station decodes, far above what analyses use, so that a hostile or
+ * mistaken message cannot make a station parse, allocate or compute without limit. (Policy limits,
+ * such as at most 40 levels per group-by, are stricter and come later, with reasons.)
+ */
+/** Values of one `in` list (a few thousand neighbourhood codes is the largest honest use). */
+export const MAX_IN_VALUES = 10_000;
+/** Levels of one group-by or one model factor, and the length of each level's text. */
+export const MAX_LEVELS = 10_000;
+export const MAX_LEVEL_LENGTH = 1_024;
+/** Group-by columns of one computation. */
+export const MAX_GROUP_BY = 16;
+/** Characters of a model formula. */
+export const MAX_FORMULA_LENGTH = 10_000;
+/**
+ * Parameters of a model: the information matrix a station computes, masks and sends has
+ * p(p + 1)/2 entries (2·10^6 at this bound), and its design matrix p columns per row.
+ */
+export const MAX_GLM_PARAMETERS = 2_000;
+/** Columns a model's `levels` map may describe. */
+export const MAX_GLM_LEVEL_COLUMNS = 1_000;
 
 type WireLiteral = { value?: string; number?: number; text?: string; flag?: boolean };
 type WireExpr = Record<string, unknown> & { node?: string };
@@ -93,7 +121,9 @@ export function exprFromWire(w: unknown, depth = 0): Expr {
       return { kind: "not", arg: exprFromWire(m.negate, depth + 1) };
     case "member": {
       const mem = asObject(m.member, "membership");
-      const values = asArray(mem.values, "membership.values").map(literalFromWire);
+      const list = asArray(mem.values, "membership.values");
+      if (list.length > MAX_IN_VALUES) throw new BadInput(`an "in" list may have at most ${MAX_IN_VALUES} values, got ${list.length}`);
+      const values = list.map(literalFromWire);
       if (values.length === 0) throw new BadInput("an \"in\" list needs at least one value");
       return { kind: "in", column: asName(mem.column, "membership.column"), values };
     }
@@ -110,11 +140,24 @@ function groupByToWire(g: GroupBy): { column: string; levels: string[] } {
 
 function groupByFromWire(w: unknown): GroupBy {
   const m = asObject(w, "group-by");
-  return { column: asName(m.column, "groupBy.column"), levels: asArray(m.levels, "groupBy.levels").map((l) => asString(l, "level")) };
+  const column = asName(m.column, "groupBy.column");
+  return { column, levels: levelsFromWire(m.levels, `the levels of group-by "${column}"`) };
+}
+
+function levelsFromWire(w: unknown, what: string): string[] {
+  const list = asArray(w, what);
+  if (list.length > MAX_LEVELS) throw new BadInput(`${what} number ${list.length}, more than ${MAX_LEVELS}`);
+  return list.map((l) => {
+    const level = asString(l, "level");
+    if (level.length > MAX_LEVEL_LENGTH) throw new BadInput(`${what} include one longer than ${MAX_LEVEL_LENGTH} characters`);
+    return level;
+  });
 }
 
 function groupBysFromWire(w: unknown, what: string): GroupBy[] {
-  const by = asArray(w, what).map(groupByFromWire);
+  const list = asArray(w, what);
+  if (list.length > MAX_GROUP_BY) throw new BadInput(`${what} names ${list.length} columns, more than ${MAX_GROUP_BY}`);
+  const by = list.map(groupByFromWire);
   const seen = new Set<string>();
   for (const g of by) {
     if (seen.has(g.column)) throw new BadInput(`${what} names the column "${g.column}" twice`);
@@ -122,6 +165,18 @@ function groupBysFromWire(w: unknown, what: string): GroupBy[] {
     if (g.levels.length === 0) throw new BadInput(`group-by column "${g.column}" has no levels`);
   }
   return by;
+}
+
+function exprNodes(e: Expr): number {
+  switch (e.kind) {
+    case "and":
+    case "or":
+      return 1 + e.args.reduce((n, a) => n + exprNodes(a), 0);
+    case "not":
+      return 1 + exprNodes(e.arg);
+    default:
+      return 1;
+  }
 }
 
 function checkCells(values: number, what: string): void {
@@ -177,13 +232,17 @@ export function jobFromWire(w: unknown): JobSpec {
   switch (m.computation) {
     case "count": {
       const c = asObject(m.count, "count");
-      computation = { kind: "count", by: asArray(c.by, "count.by").map(groupByFromWire) };
+      const by = groupBysFromWire(c.by, "count.by");
+      checkCells(cellCount(by), "the count");
+      computation = { kind: "count", by };
       break;
     }
     case "moments": {
       const c = asObject(m.moments, "moments");
       const shift = c.shift === undefined ? 0 : asNumber(c.shift, "moments.shift");
-      computation = { kind: "moments", column: asName(c.column, "moments.column"), by: asArray(c.by, "moments.by").map(groupByFromWire), ...(shift !== 0 ? { shift } : {}) };
+      const by = groupBysFromWire(c.by, "moments.by");
+      checkCells(3 * cellCount(by), "the moments");
+      computation = { kind: "moments", column: asName(c.column, "moments.column"), by, ...(shift !== 0 ? { shift } : {}) };
       break;
     }
     case "histogram": {
@@ -226,6 +285,8 @@ export function jobFromWire(w: unknown): JobSpec {
         return denominator ? { numerator, denominator, by } : { numerator, by };
       });
       checkCells(indicators.reduce((n, i) => n + 2 * cellCount(i.by), 0), "the indicator set");
+      const nodes = indicators.reduce((n, i) => n + exprNodes(i.numerator) + (i.denominator ? exprNodes(i.denominator) : 0), 0);
+      if (nodes > MAX_INDICATOR_NODES) throw new BadInput(`the indicator set's filters have ${nodes} conditions in all, more than the ${MAX_INDICATOR_NODES} a job may hold`);
       computation = { kind: "indicators", indicators };
       break;
     }
@@ -239,7 +300,7 @@ export function jobFromWire(w: unknown): JobSpec {
         kind: "glm_evaluate",
         ...glmFromWire(e.model),
         bins,
-        riskCutpoints: asArray(e.riskCutpoints, "glmEvaluate.riskCutpoints").map((x) => asNumber(x, "risk cut-point")),
+        riskCutpoints: boundedArray(e.riskCutpoints, "glmEvaluate.riskCutpoints", MAX_QUANTILE_BINS).map((x) => asNumber(x, "risk cut-point")),
       };
       break;
     }
@@ -269,18 +330,46 @@ function glmFromWire(w: unknown): GlmFields {
   if (!FAMILIES.includes(family)) throw new BadInput(`unknown GLM family "${family}"`);
   if (!LINKS.includes(link)) throw new BadInput(`unknown GLM link "${link}"`);
   const levels: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(asObject(c.levels ?? {}, "glm.levels"))) {
-    levels[k] = asArray(asObject(v, "glm.levels entry").values, "glm.levels values").map((s) => asString(s, "level"));
+  const entries = Object.entries(asObject(c.levels ?? {}, "glm.levels"));
+  if (entries.length > MAX_GLM_LEVEL_COLUMNS) throw new BadInput(`glm.levels describes ${entries.length} columns, more than ${MAX_GLM_LEVEL_COLUMNS}`);
+  for (const [k, v] of entries) {
+    levels[asName(k, "glm.levels column")] = levelsFromWire(asObject(v, "glm.levels entry").values, `the levels of "${k}"`);
   }
   const weights = c.weights === undefined || c.weights === "" ? undefined : asName(c.weights, "glm.weights");
+  const formula = asString(c.formula, "glm.formula");
+  if (formula.length > MAX_FORMULA_LENGTH) throw new BadInput(`glm.formula is longer than ${MAX_FORMULA_LENGTH} characters`);
+  const beta = boundedArray(c.beta, "glm.beta", MAX_GLM_PARAMETERS).map((b) => asNumber(b, "glm.beta"));
+  checkModelSize(formula, levels);
   return {
-    formula: asString(c.formula, "glm.formula"),
+    formula,
     family: family as FamilyName,
     link: link as LinkName,
     levels,
-    beta: asArray(c.beta, "glm.beta").map((b) => asNumber(b, "glm.beta")),
+    beta,
     ...(weights ? { weights } : {}),
   };
+}
+
+/**
+ * Refuses a model whose design could have more than MAX_GLM_PARAMETERS columns, before any station
+ * builds it: an upper bound (every factor at its full number of levels) from the formula and the
+ * job's levels alone. Factor interactions multiply: factor(a):factor(b):factor(c) with 40 levels
+ * each is 64 000 columns.
+ */
+function checkModelSize(formula: string, levels: Readonly<Record<string, readonly string[]>>): void {
+  const parsed = parseFormula(formula);
+  let bound = parsed.intercept ? 1 : 0;
+  for (const term of parsed.terms) {
+    let width = 1;
+    for (const k of term.variables) {
+      const v = parsed.variables[k];
+      if (v.kind !== "expression") width *= Math.max(1, levels[v.column]?.length ?? 1);
+    }
+    bound += width;
+    if (bound > MAX_GLM_PARAMETERS) {
+      throw new FormulaError(`the model could have more than ${MAX_GLM_PARAMETERS} parameters (its terms and factor levels multiply out beyond that)`);
+    }
+  }
 }
 
 /**
@@ -308,6 +397,12 @@ function sortKeys(value: unknown): unknown {
 function asObject(v: unknown, what: string): Record<string, unknown> & { node?: string; value?: string; computation?: string } {
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw new BadInput(`${what} is missing or not a message`);
   return v as Record<string, unknown>;
+}
+
+function boundedArray(v: unknown, what: string, max: number): unknown[] {
+  const list = asArray(v, what);
+  if (list.length > max) throw new BadInput(`${what} has ${list.length} entries, more than ${max}`);
+  return list;
 }
 
 function asArray(v: unknown, what: string): unknown[] {

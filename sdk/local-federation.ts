@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StationUnreachable } from "../common/errors.js";
 import { cliEntryPoint } from "../common/package-root.js";
-import { initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
+import { type PostgresDatasetSource, initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
 import { POLICY_FILE } from "../station-daemon/governance/policy.js";
 import { TLS_CERTIFICATE_FILE } from "../station-daemon/governance/tls.js";
 import { createResearcherKeys } from "./auth/researcher-keys.js";
@@ -23,8 +23,8 @@ export const LOCAL_STUDY = "local";
 
 export interface LocalStationSpec {
   name: string;
-  /** dataset name → CSV file */
-  datasets: Record<string, string>;
+  /** dataset name → data file (CSV or Parquet, by extension), or a PostgreSQL table */
+  datasets: Record<string, string | Omit<PostgresDatasetSource, "name">>;
 }
 
 export interface LocalFederationOptions {
@@ -61,7 +61,8 @@ export class LocalFederation {
       const { publicKey, tlsFingerprint } = initStation({
         dir: join(dir, s.name),
         name: s.name,
-        data: Object.entries(s.datasets).map(([name, file]) => ({ name, file })),
+        data: Object.entries(s.datasets).flatMap(([name, file]) => (typeof file === "string" ? [{ name, file }] : [])),
+        sources: Object.entries(s.datasets).flatMap(([name, source]) => (typeof source === "string" ? [] : [{ ...source, name }])),
         allowResearcher: { key: researcher.publicKey, name: "local analyst", study: LOCAL_STUDY },
       });
       fingerprints.set(s.name, tlsFingerprint);

@@ -16,11 +16,11 @@ import { requestAuthFromMetadata } from "../sdk/auth/sign-request.js";
 import { formatWhere } from "../sdk/query/where.js";
 import { PROTOCOL_VERSION, type DatasetInfo, type StationInfo } from "../common/schema.js";
 import { SOFTWARE_VERSION } from "../common/version.js";
-import { computeContribution } from "./compute/contribution.js";
-import { evaluateWhere } from "./compute/filter.js";
-import { type StationConfig, datasetPath, loadConfig, loadIdentity } from "./config.js";
-import { loadCsv } from "./data/csv.js";
+import { jobDigest } from "../common/job-digest.js";
+import { jobFromWire } from "../common/wire.js";
+import { type StationConfig, loadConfig, loadIdentity } from "./config.js";
 import type { Table } from "./data/table.js";
+import { type DatasetSource, openDatasetSource } from "./sources/index.js";
 import { toServiceError } from "./errors-to-grpc.js";
 import {
   type AuditRecord,
@@ -45,6 +45,8 @@ export interface StationLog {
 
 const quietLog: StationLog = { info: () => {}, error: () => {} };
 
+type HandlerResult = { response: unknown; audit: Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> };
+
 interface Caller {
   researcherKey: string;
   study: string;
@@ -56,7 +58,10 @@ type JobAudit = Pick<AuditRecord, "computation" | "dataset" | "columns" | "where
 export class Station {
   readonly config: StationConfig;
   readonly dir: string;
+  /** Each dataset's schema (and, for files, rows): what policy checks and info() read. */
   private readonly tables: Map<string, Table>;
+  /** Where each dataset's rows are and where its jobs are computed (memory or database). */
+  private readonly sources: Map<string, DatasetSource>;
   private readonly identity: { secretKey: Uint8Array; publicKey: Uint8Array };
   private readonly policy: StationPolicy;
   private readonly tls: StationTls;
@@ -72,7 +77,7 @@ export class Station {
   private constructor(options: {
     dir: string;
     config: StationConfig;
-    tables: Map<string, Table>;
+    sources: Map<string, DatasetSource>;
     identity: { secretKey: Uint8Array; publicKey: Uint8Array };
     policy: StationPolicy;
     tls: StationTls;
@@ -81,7 +86,8 @@ export class Station {
   }) {
     this.dir = options.dir;
     this.config = options.config;
-    this.tables = options.tables;
+    this.sources = options.sources;
+    this.tables = new Map([...options.sources].map(([name, source]) => [name, source.table]));
     this.identity = options.identity;
     this.policy = options.policy;
     this.tls = options.tls;
@@ -103,14 +109,18 @@ export class Station {
     if (own && own.identityKey !== toHex(identity.publicKey)) {
       throw new ConfigInvalid(`roster entry for ${config.name} does not match this station's identity.pub`);
     }
-    const tables = new Map<string, Table>();
-    for (const source of config.datasets) {
-      tables.set(source.name, await loadCsv({ file: datasetPath(dir, source), dataset: source.name }));
+    const log = options.log ?? quietLog;
+    const sources = new Map<string, DatasetSource>();
+    try {
+      for (const dataset of config.datasets) sources.set(dataset.name, await openDatasetSource(dataset, { dir, log }));
+      const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
+      const tls = loadStationTls(dir);
+      const audit = await AuditLog.open({ dir, identity });
+      return new Station({ dir, config, sources, identity, policy, tls, audit, log });
+    } catch (err) {
+      await Promise.all([...sources.values()].map((s) => s.close()));
+      throw err;
     }
-    const policy = loadPolicy(dir, { datasets: new Map([...tables].map(([n, t]) => [n, [...t.columns.keys()]])) });
-    const tls = loadStationTls(dir);
-    const audit = await AuditLog.open({ dir, identity });
-    return new Station({ dir, config, tables, identity, policy, tls, audit, log: options.log ?? quietLog });
   }
 
   /** The station's datasets as a study may see them: only released datasets and columns. */
@@ -199,6 +209,7 @@ export class Station {
       });
     }
     this.jobs.close();
+    await Promise.all([...this.sources.values()].map((s) => s.close()));
     await this.audit.close();
   }
 
@@ -213,22 +224,27 @@ export class Station {
     return study;
   }
 
-  /** Round 0: policy, computation and disclosure checks, all before any key leaves the station. */
-  private startJob(req: Parameters<SecureJobs["startJob"]>[0], caller: Caller): { response: unknown; audit: JobAudit } {
-    let audit: JobAudit = { ...caller, computation: null, dataset: null, columns: [], where: null };
-    const response = this.jobs.startJob(req, (job: JobSpec) => {
-      audit = { ...caller, computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null };
-      const table = this.tables.get(job.dataset);
-      if (!table) throw new UnknownDataset(job.dataset, [...this.tables.keys()]);
-      const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
-      audit.columns = checked.columns;
-      const contribution = computeContribution(this.tables, job);
-      const rows = evaluateWhere(table, job.where);
-      let rowsSelected = 0;
-      for (let i = 0; i < rows.length; i++) rowsSelected += rows[i];
-      checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
-      return contribution;
-    });
+  /**
+   * Round 0: policy, computation and disclosure checks, all before any key leaves the station.
+   * The computation may run in a database, so it is awaited here and its result handed to the
+   * secure-aggregation participant, which re-decodes the job and checks its digest again.
+   */
+  private async startJob(req: Parameters<SecureJobs["startJob"]>[0], caller: Caller): Promise<{ response: unknown; audit: JobAudit }> {
+    const job = jobFromWire(req.job);
+    // The digest check SecureJobs makes, made first here too: no work for a job whose terms do not match it.
+    if (!req.secagg) throw new ProtocolViolation("StartJob carries no secure-aggregation terms");
+    if (toHex(req.secagg.context ?? new Uint8Array()) !== toHex(jobDigest(job))) {
+      throw new ProtocolViolation("the job's context is not the digest of the job it carries");
+    }
+    const audit: JobAudit = { ...caller, computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null };
+    const source = this.sources.get(job.dataset);
+    if (!source) throw new UnknownDataset(job.dataset, [...this.sources.keys()]);
+    const table = source.table;
+    const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
+    audit.columns = checked.columns;
+    const { contribution, rowsSelected } = await source.compute(job);
+    checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
+    const response = this.jobs.startJob(req, () => contribution);
     const jobId = req.secagg?.jobId ?? "";
     this.jobOwners.set(jobId, { ...audit, expiresAt: req.secagg?.deadlineMs ?? Date.now() });
     return { response, audit };
@@ -251,7 +267,7 @@ export class Station {
    */
   private guarded<Req>(
     method: string,
-    handler: (req: Req, caller: Caller) => { response: unknown; audit: Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> },
+    handler: (req: Req, caller: Caller) => HandlerResult | Promise<HandlerResult>,
   ): grpc.handleUnaryCall<Req, unknown> {
     const definition = stationServiceDefinition()[method];
     return (call, callback) => {
@@ -262,22 +278,7 @@ export class Station {
           this.log.error(`audit log write failed: ${(err as Error).message}`);
           callback(toServiceError(new WerkplaatsError("INTERNAL", "the station's audit log cannot be written; refusing to answer")) as grpc.ServiceError);
         });
-      try {
-        caller = verifyRequest({
-          auth: requestAuthFromMetadata(call.metadata),
-          method: call.getPath(),
-          body: definition.requestSerialize(call.request),
-          station: toHex(this.identity.publicKey),
-          policy: this.policy,
-          now: Date.now(),
-          replayCache: this.replayCache,
-          stationName: this.config.name,
-        });
-        const { response, audit } = handler(call.request, caller);
-        auditBase = audit;
-        const bytes = definition.responseSerialize(response).length;
-        void finish({ researcher: caller.researcherKey, study: caller.study, method, ...audit, outcome: "allowed", reason: null, bytes }, () => callback(null, response));
-      } catch (err) {
+      const fail = (err: unknown) => {
         const refused = err instanceof WerkplaatsError;
         if (refused) this.log.info(`${method} refused: ${err.code} ${err.message}`);
         else this.log.error(`${method} failed: ${(err as Error)?.stack ?? String(err)}`);
@@ -293,6 +294,28 @@ export class Station {
           },
           () => callback(toServiceError(err) as grpc.ServiceError),
         );
+      };
+      const answer = ({ response, audit }: HandlerResult) => {
+        auditBase = audit;
+        const bytes = definition.responseSerialize(response).length;
+        void finish({ researcher: caller!.researcherKey, study: caller!.study, method, ...audit, outcome: "allowed", reason: null, bytes }, () => callback(null, response));
+      };
+      try {
+        caller = verifyRequest({
+          auth: requestAuthFromMetadata(call.metadata),
+          method: call.getPath(),
+          body: definition.requestSerialize(call.request),
+          station: toHex(this.identity.publicKey),
+          policy: this.policy,
+          now: Date.now(),
+          replayCache: this.replayCache,
+          stationName: this.config.name,
+        });
+        const result = handler(call.request, caller);
+        if (result instanceof Promise) result.then(answer, fail);
+        else answer(result);
+      } catch (err) {
+        fail(err);
       }
     };
   }

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { BadInput } from "../common/errors.js";
 import type { Expr } from "../common/expression.js";
 import { type GroupBy, type JobSpec, descriptiveLength, quantileEdges } from "../common/job.js";
+import { stationServiceDefinition } from "../common/protos.js";
 import { jobFromWire, jobToWire } from "../common/wire.js";
 import { parseWhere } from "../sdk/query/where.js";
 import { CountResult } from "../sdk/results/count-result.js";
@@ -18,6 +19,7 @@ import { ProportionResult } from "../sdk/results/proportion-result.js";
 import { QuantileResult } from "../sdk/results/quantile-result.js";
 import { StandardisedRateResult } from "../sdk/results/standardised-rate-result.js";
 import { histogramCells, indicatorCells } from "../station-daemon/compute/descriptive.js";
+import { DEFAULT_DISCLOSURE, checkDisclosure } from "../station-daemon/governance/index.js";
 import { evaluateWhere } from "../station-daemon/compute/filter.js";
 import type { Column, Table } from "../station-daemon/data/table.js";
 
@@ -131,8 +133,12 @@ describe("wire form of the descriptive computations", () => {
       },
     },
   ];
-  it("round-trips every new computation kind", () => {
-    for (const job of jobs) expect(jobFromWire(jobToWire(job))).toEqual(job);
+  it("round-trips every new computation kind through the protobuf encoding", () => {
+    const startJob = stationServiceDefinition().StartJob;
+    for (const job of jobs) {
+      const decoded = startJob.requestDeserialize(startJob.requestSerialize({ job: jobToWire(job) })) as { job: unknown };
+      expect(jobFromWire(decoded.job)).toEqual(job);
+    }
   });
 
   it("refuses malformed messages with a BadInput that says what is wrong", () => {
@@ -144,11 +150,18 @@ describe("wire form of the descriptive computations", () => {
       [{ computation: "histogram", histogram: { column: "age", edges: [0, 1], by: [{ column: "s", levels: ["a"] }, { column: "s", levels: ["a"] }] } }, /twice/],
       [{ computation: "quantile", quantile: { column: "age", lower: 5, upper: 5, bins: 10 } }, /lower < upper/],
       [{ computation: "quantile", quantile: { column: "age", lower: 0, upper: 5, bins: 2.5 } }, /whole number/],
-      [{ computation: "quantile", quantile: { column: "age", lower: 0, upper: 5, bins: 10, by: [{ column: "a", levels: Array.from({ length: 1000 }, (_, i) => `${i}`) }] } }, /more than/],
+      [{ computation: "quantile", quantile: { column: "age", lower: 0, upper: 5, bins: 10_000, by: [{ column: "a", levels: Array.from({ length: 1000 }, (_, i) => `${i}`) }] } }, /more than/],
       [{ computation: "indicators", indicators: { indicators: [] } }, /at least one indicator/],
       [{ computation: "indicators", indicators: { indicators: [{ by: [] }] } }, /has no numerator/],
       [{ computation: "indicators", indicators: { indicators: [{ numerator: { node: "bogus" } }] } }, /no known kind/],
       [{ computation: "indicators", indicators: "x" }, /not a message/],
+      [
+        {
+          computation: "indicators",
+          indicators: { indicators: Array.from({ length: 30 }, () => ({ numerator: { node: "any", any: { args: Array.from({ length: 1000 }, () => ({ node: "column", column: "x" })) } } })) },
+        },
+        /conditions in all/,
+      ],
     ];
     for (const [computation, message] of bad) {
       expect(() => jobFromWire({ dataset: "d", ...computation }), String(message)).toThrow(BadInput);
@@ -161,6 +174,26 @@ describe("wire form of the descriptive computations", () => {
     expect(edges).toHaveLength(4);
     expect(edges[0]).toBe(0.1);
     expect(edges[3]).toBe(0.7);
+  });
+});
+
+describe("the station's own disclosure check of the new kinds", () => {
+  const disclosure = { ...DEFAULT_DISCLOSURE };
+  const check = (job: JobSpec, contribution: number[]) =>
+    checkDisclosure({ disclosure, job, table, rowsSelected: table.rowCount, contribution, station: "gp" });
+
+  it("refuses an indicator whose numerator in some cell is 1 … 9, naming the indicator and cell", () => {
+    const job: JobSpec = { dataset: "clients", computation: { kind: "indicators", indicators: [{ numerator: parseWhere("alone"), by: bySex }] } };
+    expect(() => check(job, [100, 30, 100, 0])).not.toThrow();
+    expect(() => check(job, [100, 30, 100, 4])).toThrow(/indicator 1, cell \(sex = "M"\): numerator/);
+  });
+
+  it("refuses a small histogram bin but not a quantile job's small fine bins", () => {
+    const histogram: JobSpec = { dataset: "clients", computation: { kind: "histogram", column: "age", edges: [60, 70, 80], by: [] } };
+    expect(() => check(histogram, [0, 40, 3, 0, 0])).toThrow(/bin \[70, 80\]/);
+    const quantile: JobSpec = { dataset: "clients", computation: { kind: "quantile", column: "age", lower: 60, upper: 80, bins: 2, by: [] } };
+    expect(() => check(quantile, [0, 40, 3, 1, 0])).not.toThrow();
+    expect(() => check(quantile, [0, 4, 3, 1, 0])).toThrow(/values/);
   });
 });
 
@@ -275,7 +308,7 @@ describe("confidence intervals", () => {
   it("Wilson's interval matches the published value for 5 of 20", () => {
     const [lo, hi] = wilsonInterval(5, 20);
     expect(lo).toBeCloseTo(0.1118617, 6);
-    expect(hi).toBeCloseTo(0.468711, 6);
+    expect(hi).toBeCloseTo(0.4687009, 6); // statsmodels proportion_confint(5, 20, method="wilson")
   });
 
   it("the gamma quantile inverts the incomplete gamma function", () => {

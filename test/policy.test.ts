@@ -72,7 +72,7 @@ describe("policy.json validation", () => {
 
   it("names the field of an unknown computation", () => {
     expect(() => validatePolicy(policyJson({ computations: ["count", "moments", "regression"] }), { file: "policy.json" })).toThrow(
-      'policy.json: studies[0].computations[2]: "regression" is not a known computation (known: count, moments, crosstab, histogram, quantile, glm, glm_evaluate)',
+      'policy.json: studies[0].computations[2]: "regression" is not a known computation (known: count, moments, crosstab, histogram, quantile, indicators, glm, glm_evaluate)',
     );
   });
 

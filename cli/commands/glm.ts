@@ -126,7 +126,9 @@ export async function glmCommand(argv: string[]): Promise<number> {
   const started = Date.now();
   let local: LocalFederation | undefined;
   let fed: Federation | undefined;
+  let interrupted = false;
   const stopOnSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
     progress.note(`${signal}: stopping`);
     fed?.close();
     const done = () => process.exit(signal === "SIGINT" ? 130 : 143);
@@ -157,6 +159,8 @@ export async function glmCommand(argv: string[]): Promise<number> {
     });
     progress.done(`fitted in ${seconds(Date.now() - stationsUp)}: ${model.iterations} iterations, n = ${model.n}, deviance ${model.deviance.toPrecision(10)}${model.converged ? "" : " (NOT converged)"}`);
     for (const w of model.warnings) progress.note(`warning: ${w}`);
+    // an interrupted run neither saves nor prints: the exit code (130/143) follows from the handler
+    if (interrupted) return 130;
     if (values.out) {
       model.save(values.out);
       progress.note(`model saved to ${resolve(values.out)}`);
@@ -196,7 +200,7 @@ function checkLocalFiles(files: string[]): void {
 }
 
 /** Station names from the file names, made valid and unique (`gp`, `gp-2`, …). */
-export function stationNames(files: readonly string[]): string[] {
+function stationNames(files: readonly string[]): string[] {
   const used = new Set<string>();
   return files.map((file, i) => {
     const base = basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^[^A-Za-z0-9]+/, "").slice(0, 56) || `station${i + 1}`;

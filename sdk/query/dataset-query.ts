@@ -169,7 +169,7 @@ export class DatasetQuery {
     if (shift !== undefined && !Number.isFinite(shift)) throw new BadInput("the shift must be a finite number");
     if (shift === undefined) {
       const overall = await this.runDescriptive({ kind: "moments", column, by: [] });
-      shift = overall.sum[0] > 0 ? overall.sum[1] / overall.sum[0] : 0;
+      shift = roundedShift(overall.sum);
     }
     const result = await this.runDescriptive({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
     return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, shift, stations: result.stations, minCellSize });
@@ -412,13 +412,39 @@ export class DatasetQuery {
     return this.federation.run(job, descriptiveLength(computation));
   }
 
+  /**
+   * Federation-wide levels of each group-by column. A numeric column whose stations release its
+   * few whole-number values (income quintiles, a 1–5 rating) groups by them, in numeric order.
+   */
   private groupBy(options: GroupOptions): GroupBy[] {
     const schema = this.federation.schemaOf(this.dataset);
-    return (options.by ?? []).map((column) => ({ column, levels: levelsOf(schema, column, options.levels?.[column]) }));
+    return (options.by ?? []).map((column) => {
+      const given = options.levels?.[column];
+      const col = schema.columns.find((c) => c.name === column);
+      if (!given && col?.type === "numeric" && col.levels && col.levels.length > 0) {
+        return { column, levels: [...col.levels].sort((a, b) => Number(a) - Number(b)) };
+      }
+      return { column, levels: levelsOf(schema, column, given) };
+    });
   }
 }
 
 function checkPer(per: number): number {
   if (!Number.isFinite(per) || per <= 0) throw new BadInput(`"per" must be a positive number (1, 100, 1000), not ${per}`);
   return per;
+}
+
+/**
+ * A shift near the mean, rounded to a multiple of the largest power of two not above the SD
+ * (at least 1 when the SD is): close enough to the mean that the variance does not cancel,
+ * and so coarse that for whole-number data Σ(x − c), n·c and the sum Σ(x − c) + n·c are exact
+ * integers — so sums of counts and ages come out exactly, not 5767.999999999909.
+ */
+function roundedShift(moments: ArrayLike<number>): number {
+  const [n, s1, s2] = [moments[0], moments[1], moments[2]];
+  if (!(n > 0)) return 0;
+  const mean = s1 / n;
+  const sd = n > 1 ? Math.sqrt(Math.max(0, (s2 - (s1 * s1) / n) / (n - 1))) : 0;
+  const scale = sd > 0 ? 2 ** Math.floor(Math.log2(sd)) : Math.abs(mean) > 0 ? 2 ** Math.floor(Math.log2(Math.abs(mean))) : 1;
+  return Math.round(mean / scale) * scale;
 }

@@ -5,11 +5,11 @@ import { formatNumber, formatTextTable } from "./table-text.js";
 
 export interface MeanCell {
   group: Record<string, string>;
-  /** null (with mean and sd) when the cell is withheld. */
-  n: number | null;
-  mean: number | null;
+  /** NaN (with mean and sd) when the cell is withheld; toJSON shows null. */
+  n: number;
+  mean: number;
   /** Sample standard deviation (n − 1); NaN when n < 2. */
-  sd: number | null;
+  sd: number;
   suppressed?: boolean;
   reason?: string;
 }
@@ -41,14 +41,14 @@ export class MeanResult {
       const mean = n > 0 ? s / n : NaN;
       const variance = n > 1 ? Math.max(0, (ss - (s * s) / n) / (n - 1)) : NaN;
       if (options.minCellSize !== undefined && isSmall(Math.round(n), options.minCellSize)) {
-        return { group, n: null, mean: null, sd: null, suppressed: true, reason: primaryReason(options.minCellSize, "values") };
+        return { group, n: NaN, mean: NaN, sd: NaN, suppressed: true, reason: primaryReason(options.minCellSize, "values") };
       }
       return { group, n: Math.round(n), mean, sd: Math.sqrt(variance) };
     });
   }
 
   /** The overall mean when there is no group-by. */
-  get mean(): number | null {
+  get mean(): number {
     return this.cells.length === 1 ? this.cells[0].mean : NaN;
   }
 
@@ -65,7 +65,7 @@ export class MeanResult {
       throw new Error('toDataFrame needs the danfojs package: npm install danfojs', { cause: err });
     });
     const withheld = (c: MeanCell) => Boolean((c as { suppressed?: unknown }).suppressed);
-    const value = (c: MeanCell, x: number | null) => (withheld(c) || x === null || !Number.isFinite(x) ? null : x);
+    const value = (c: MeanCell, x: number) => (withheld(c) || !Number.isFinite(x) ? null : x);
     const columns: Record<string, Array<string | number | null>> = {};
     for (const b of this.by) columns[b] = this.cells.map((c) => c.group[b]);
     columns.n = this.cells.map((c) => value(c, c.n));
@@ -82,8 +82,9 @@ export class MeanResult {
   toString(): string {
     const title = `mean of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const rows = this.cells.map((c) =>
-      c.suppressed ? [...this.by.map((b) => c.group[b]), "suppressed", "", ""] : [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean ?? NaN), formatNumber(c.sd ?? NaN)],
+      c.suppressed ? [...this.by.map((b) => c.group[b]), "suppressed", "", ""] : [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean), formatNumber(c.sd)],
     );
-    return `${title}\n${formatTextTable([...this.by, "n", "mean", "sd"], rows, [...this.by.map(() => false), true, true, true])}`;
+    const notes = [...new Set(this.cells.flatMap((c) => (c.reason ? [`suppressed: ${c.reason}`] : [])))];
+    return [`${title}\n${formatTextTable([...this.by, "n", "mean", "sd"], rows, [...this.by.map(() => false), true, true, true])}`, ...notes].join("\n");
   }
 }

@@ -39,9 +39,11 @@ export function histogramSizedCells(c: Of<"histogram">, v: ArrayLike<number>): S
 }
 
 /**
- * A quantile job's cell totals and its below/above/missing counts. The fine bins themselves are
- * not checked — most are small by design, so checking them would refuse every quantile — which
- * is the same choice as for glm_evaluate's probability grid; see the SDK's quantile() notes.
+ * A quantile job's cell totals and missing counts. Its fine bins — and the open bins below and
+ * above, which are of the same nature: a handful of values beyond the range the SDK chose — are
+ * not checked: most are small by design, so checking them would refuse nearly every quantile.
+ * That is the choice already made for glm_evaluate's probability grid; the SDK shows only the
+ * quantiles, and withholds those with fewer than the minimum number of values beyond them.
  */
 export function quantileSizedCells(c: Of<"quantile">, v: ArrayLike<number>): SizedCell[] {
   const width = histogramWidth(c.bins + 1);
@@ -51,8 +53,6 @@ export function quantileSizedCells(c: Of<"quantile">, v: ArrayLike<number>): Siz
     let n = 0;
     for (let k = 0; k < width - 1; k++) n += v[base + k];
     out.push({ label: `${label}: values`, size: n });
-    out.push({ label: `${label}: values below ${c.lower}`, size: v[base] });
-    out.push({ label: `${label}: values above ${c.upper}`, size: v[base + width - 2] });
     out.push({ label: `${label}: missing values`, size: v[base + width - 1] });
   });
   return out;

@@ -49,6 +49,11 @@ export class RawStationClient {
     return this.definition[rpc].requestSerialize(request);
   }
 
+  /** What the station's gRPC layer hands its handler for these bytes (throws when undecodable). */
+  decode(rpc: Rpc, body: Buffer): unknown {
+    return this.definition[rpc].requestDeserialize(body);
+  }
+
   /** Sends `body` as it is to `rpc` and resolves with the status (never rejects). */
   call(rpc: Rpc, body: Buffer, options: { signing: Signing; timeoutMs: number }): Promise<RawAnswer> {
     const definition = this.definition[rpc];
