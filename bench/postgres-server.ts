@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { loadCsv } from "../station-daemon/data/csv.js";
-import { quoteIdentifier } from "../station-daemon/sources/sql.js";
+import { quoteIdentifier } from "../station-daemon/sources/index.js";
 
 const run = promisify(execFile);
 

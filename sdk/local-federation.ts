@@ -39,17 +39,31 @@ export interface LocalFederationOptions {
   policy?: (researcherKey: string) => Record<string, unknown>;
 }
 
+/** How much of each station's log (its stderr) a LocalFederation keeps, from the end. */
+const LOG_TAIL_CHARS = 256 * 1024;
+
 export class LocalFederation {
   readonly dir: string;
   readonly federation: FederationFile;
   private readonly processes: Map<string, ChildProcess>;
+  private readonly logs: Map<string, StationLogTail>;
   private readonly ownsDir: boolean;
+  private readonly startTimeoutMs: number;
 
-  private constructor(dir: string, ownsDir: boolean, federation: FederationFile, processes: Map<string, ChildProcess>) {
-    this.dir = dir;
-    this.ownsDir = ownsDir;
-    this.federation = federation;
-    this.processes = processes;
+  private constructor(options: {
+    dir: string;
+    ownsDir: boolean;
+    federation: FederationFile;
+    processes: Map<string, ChildProcess>;
+    logs: Map<string, StationLogTail>;
+    startTimeoutMs: number;
+  }) {
+    this.dir = options.dir;
+    this.ownsDir = options.ownsDir;
+    this.federation = options.federation;
+    this.processes = options.processes;
+    this.logs = options.logs;
+    this.startTimeoutMs = options.startTimeoutMs;
   }
 
   static async start(options: LocalFederationOptions): Promise<LocalFederation> {
@@ -74,15 +88,24 @@ export class LocalFederation {
       saveConfig(join(dir, s.name), { ...config, roster: keys });
     }
     const processes = new Map<string, ChildProcess>();
+    const logs = new Map<string, StationLogTail>();
+    const startTimeoutMs = options.startTimeoutMs ?? 60_000;
     try {
-      const addresses = await Promise.all(
+      // allSettled, not all: when one station fails to start, the others may still be coming up,
+      // and every one that does must be stopped again, not left running.
+      const started = await Promise.allSettled(
         options.stations.map(async (s) => {
-          const { child, address } = await spawnStation(join(dir, s.name), s.name, options.startTimeoutMs ?? 60_000);
+          const log = new StationLogTail();
+          logs.set(s.name, log);
+          const { child, address } = await spawnStation(join(dir, s.name), s.name, startTimeoutMs, log);
           processes.set(s.name, child);
           options.onProgress?.(`station ${s.name} listening on ${address}`);
           return address;
         }),
       );
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+      const addresses = started.map((r) => (r as PromiseFulfilledResult<string>).value);
       const federation: FederationFile = {
         name: "local",
         study: LOCAL_STUDY,
@@ -96,7 +119,7 @@ export class LocalFederation {
         })),
       };
       writeFileSync(join(dir, "federation.json"), JSON.stringify(federation, null, 2) + "\n");
-      return new LocalFederation(dir, ownsDir, federation, processes);
+      return new LocalFederation({ dir, ownsDir, federation, processes, logs, startTimeoutMs });
     } catch (err) {
       await Promise.all([...processes.values()].map((p) => stopProcess(p)));
       if (ownsDir) rmSync(dir, { recursive: true, force: true });
@@ -118,6 +141,48 @@ export class LocalFederation {
     return this.processes.get(name);
   }
 
+  /**
+   * Sends a signal to one station's process: SIGSTOP stalls it (it holds its connections but
+   * answers nothing), SIGCONT resumes it, SIGKILL crashes it, SIGTERM stops it cleanly.
+   */
+  kill(name: string, signal: NodeJS.Signals = "SIGTERM"): void {
+    const child = this.processes.get(name);
+    if (!child) throw new Error(`no station ${name} in this local federation`);
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
+
+  /**
+   * Stops one station (SIGKILL with `crash`, else SIGTERM) and starts it again from its folder —
+   * same identity, TLS certificate, policy, data files and audit log — on the same address, so the
+   * federation file stays valid. Resolves when it listens again.
+   */
+  async restart(name: string, options: { crash?: boolean } = {}): Promise<void> {
+    const child = this.processes.get(name);
+    const entry = this.federation.stations.find((s) => s.name === name);
+    if (!child || !entry) throw new Error(`no station ${name} in this local federation`);
+    if (options.crash) {
+      await new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once("exit", () => done());
+        child.kill("SIGCONT");
+        child.kill("SIGKILL");
+      });
+    } else {
+      await stopProcess(child);
+    }
+    const dir = join(this.dir, name);
+    saveConfig(dir, { ...loadConfig(dir), listen: entry.address });
+    const log = this.logs.get(name) ?? new StationLogTail();
+    this.logs.set(name, log);
+    const { child: next } = await spawnStation(dir, name, this.startTimeoutMs, log);
+    this.processes.set(name, next);
+  }
+
+  /** The end of one station's log (its stderr, across restarts): requests, refusals, dropped jobs. */
+  log(name: string): string {
+    return this.logs.get(name)?.text ?? "";
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.processes.values()].map((p) => stopProcess(p)));
     this.processes.clear();
@@ -125,7 +190,14 @@ export class LocalFederation {
   }
 }
 
-function spawnStation(dir: string, name: string, timeoutMs: number): Promise<{ child: ChildProcess; address: string }> {
+class StationLogTail {
+  text = "";
+  append(chunk: string): void {
+    this.text = (this.text + chunk).slice(-LOG_TAIL_CHARS);
+  }
+}
+
+function spawnStation(dir: string, name: string, timeoutMs: number, log?: StationLogTail): Promise<{ child: ChildProcess; address: string }> {
   const child = spawn(process.execPath, [cliEntryPoint(), "station", "start", dir], { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let out = "";
@@ -145,6 +217,7 @@ function spawnStation(dir: string, name: string, timeoutMs: number): Promise<{ c
     child.stderr!.on("data", (chunk: Buffer) => {
       // Keep only the tail: a long-running station logs every request.
       err = (err + chunk.toString()).slice(-8192);
+      log?.append(chunk.toString());
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
@@ -161,6 +234,8 @@ function stopProcess(child: ChildProcess): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
+    // A stalled (SIGSTOPped) station would not act on SIGTERM until resumed.
+    child.kill("SIGCONT");
     child.kill("SIGTERM");
   });
 }

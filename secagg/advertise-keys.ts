@@ -39,7 +39,11 @@ export type Roster = ReadonlyMap<string, Uint8Array>;
 
 export function checkJobId(value: unknown): string {
   const jobId = expectString(value, "jobId");
-  if (!JOB_ID_PATTERN.test(jobId)) throw new ProtocolViolation(`job id ${JSON.stringify(jobId)} is not of the form ${JOB_ID_PATTERN}`);
+  if (!JOB_ID_PATTERN.test(jobId)) {
+    // Never echo an unbounded string: it would land in logs and the audit log as it is.
+    const shown = jobId.length > 64 ? `${JSON.stringify(jobId.slice(0, 64))}… (${jobId.length} characters)` : JSON.stringify(jobId);
+    throw new ProtocolViolation(`job id ${shown} is not of the form ${JOB_ID_PATTERN}`);
+  }
   return jobId;
 }
 

@@ -38,3 +38,4 @@ export {
 } from "./messages.js";
 export { FRACTION_BITS, MIN_STATIONS, minimumThreshold } from "./params.js";
 export { maxMagnitude } from "./fixedpoint.js";
+export { checkJobId } from "./advertise-keys.js";

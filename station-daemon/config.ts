@@ -26,7 +26,7 @@ import { writeStationTls } from "./governance/tls.js";
  *   { "name": "fall_risk", "source": "postgres", "table": "zorg.clients",
  *     "connection": { "env": "WERKPLAATS_PG_URL" } }        // or { "file": "pg.url" }
  *
- * The connection string (a libpq URL or key=value string) is never written into station.json:
+ * The connection string (a postgresql:// URL, as node-postgres reads it) is never written into station.json:
  * it names an environment variable or a file (relative to the station folder, mode 0600), so
  * that the configuration can be shown, versioned and logged without the password.
  */

@@ -28,3 +28,34 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   metadata.set(ERROR_CODE_METADATA_KEY, "INTERNAL");
   return { code: grpc.status.INTERNAL, details: "internal station error (see the station's log)", metadata };
 }
+
+/**
+ * A request whose bytes are not a message of its method's type. grpc-js would answer such a
+ * request itself ("Error deserializing request"), before the station's gate, so it would never
+ * reach the audit log; handed to the handler as this value instead, it is refused and recorded
+ * like any other bad request.
+ */
+export class UndecodableRequest {
+  constructor(
+    readonly bytes: number,
+    readonly reason: string,
+  ) {}
+}
+
+/** The service definition with decoding failures turned into UndecodableRequest values. */
+export function auditingUndecodable(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          return new UndecodableRequest(bytes.length, String((err as Error)?.message ?? err).slice(0, 200));
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}

@@ -7,7 +7,7 @@
  * and flushed to disk before the answer leaves the station.
  */
 import * as grpc from "@grpc/grpc-js";
-import { ConfigInvalid, PolicyRefused, ProtocolViolation, UnknownDataset, WerkplaatsError } from "../common/errors.js";
+import { BadInput, ConfigInvalid, PolicyRefused, ProtocolViolation, UnknownDataset, WerkplaatsError } from "../common/errors.js";
 import { columnsOf } from "../common/expression.js";
 import { toHex, fromHex } from "../common/hex.js";
 import type { JobSpec } from "../common/job.js";
@@ -21,7 +21,7 @@ import { jobFromWire } from "../common/wire.js";
 import { type StationConfig, loadConfig, loadIdentity } from "./config.js";
 import type { Table } from "./data/table.js";
 import { type DatasetSource, openDatasetSource } from "./sources/index.js";
-import { toServiceError } from "./errors-to-grpc.js";
+import { UndecodableRequest, auditingUndecodable, toServiceError } from "./errors-to-grpc.js";
 import {
   type AuditRecord,
   AuditLog,
@@ -98,6 +98,7 @@ export class Station {
       identitySecretKey: options.identity.secretKey,
       roster: options.config.roster.map((e) => ({ name: e.name, identityKey: fromHex(e.identityKey, `roster key of ${e.name}`, 32) })),
       minStations: options.config.minStations,
+      log: (message) => options.log.info(message),
     });
   }
 
@@ -157,7 +158,7 @@ export class Station {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     });
-    server.addService(stationServiceDefinition(), {
+    server.addService(auditingUndecodable(stationServiceDefinition()), {
       GetInfo: this.guarded("GetInfo", (_req, caller) => ({
         response: this.info(this.studyOf(caller)),
         audit: { computation: null, dataset: null, columns: [], where: null },
@@ -253,7 +254,7 @@ export class Station {
   private round<T>(jobId: string, caller: Caller, run: () => T): { response: T; audit: JobAudit } {
     const now = Date.now();
     for (const [id, owner] of this.jobOwners) if (owner.expiresAt < now) this.jobOwners.delete(id);
-    const owner = this.jobOwners.get(jobId);
+    const owner = this.jobOwners.get(this.jobs.checkJobId(jobId));
     if (!owner) throw new ProtocolViolation(`job ${jobId} is unknown here or has expired`);
     if (owner.researcherKey !== caller.researcherKey || owner.study !== caller.study) {
       throw new PolicyRefused(`job ${jobId} belongs to another researcher or study`, this.config.name);
@@ -301,6 +302,9 @@ export class Station {
         void finish({ researcher: caller!.researcherKey, study: caller!.study, method, ...audit, outcome: "allowed", reason: null, bytes }, () => callback(null, response));
       };
       try {
+        if (call.request instanceof UndecodableRequest) {
+          throw new BadInput(`the ${method} request (${call.request.bytes} bytes) is not a werkplaats.v1 message: ${call.request.reason}`);
+        }
         caller = verifyRequest({
           auth: requestAuthFromMetadata(call.metadata),
           method: call.getPath(),

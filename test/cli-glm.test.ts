@@ -37,7 +37,12 @@ function cli(args: string[]): Promise<Run> {
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+    // a command that hangs fails its test instead of the whole file's timeout
+    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -150,6 +155,17 @@ describe("werkplaats glm", () => {
     expect(run.stdout).toBe("");
     expect(run.stderr).toContain(`station ${federation.stations[1].name}`);
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("a malformed --local file exits 3 naming the file and line, and stops the stations that did start", async () => {
+    const ragged = join(work, "ragged.csv");
+    writeFileSync(ragged, "age,sex,fell_12m\n80,F,true\n81,M\n");
+    const started = Date.now();
+    const run = await cli(["glm", FORMULA, "--family", "binomial", "--local", files[0], ragged, files[2]]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`station ragged could not load its data: ${ragged}, line 3`);
+    // a station left running would hold the command's pipes open: it would not have exited
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it("too few --local files exits 5 before starting anything", async () => {

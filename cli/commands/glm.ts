@@ -3,9 +3,9 @@
  * station process) from a script or a cron job. stdout carries only the result (the model's JSON
  * or its summary), so that `--json` output can be piped; everything else goes to stderr.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
-import { BadInput, DataFileInvalid, ExpressionError, FormulaError, StationUnreachable, TooFewStations } from "../../common/errors.js";
+import { BadInput, ExpressionError, FormulaError, StationUnreachable, TooFewStations, WerkplaatsError } from "../../common/errors.js";
 import { parseFormula } from "../../common/formula.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
 import { Federation } from "../../sdk/federation.js";
@@ -221,9 +221,9 @@ async function startLocal(files: string[], names: string[], dataset: string, pro
     // A station that exits with the bad-input code (3) before listening could not load its file:
     // that is bad data, not an unreachable station.
     const m = err instanceof StationUnreachable ? /exited with code 3 before listening:\s*([\s\S]*)$/.exec(err.message) : null;
-    if (m) {
-      const file = files[names.indexOf(err instanceof StationUnreachable ? err.station : "")] ?? "a --local file";
-      throw new DataFileInvalid({ file, reason: m[1].replace(/^werkplaats:\s*/gm, "").trim() });
+    if (m && err instanceof StationUnreachable) {
+      const reason = m[1].replace(/^werkplaats:\s*/gm, "").trim();
+      throw new WerkplaatsError("DATA_FILE_INVALID", `station ${err.station} could not load its data: ${reason}`);
     }
     throw err;
   }

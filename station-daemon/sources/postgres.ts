@@ -113,7 +113,9 @@ export class PostgresSource implements DatasetSource {
     // Settings in the connection string could override driver options, so every new session is
     // made read-only by statements queued before any other.
     pool.on("connect", (client) => {
-      client.query(`SET default_transaction_read_only = on; SET statement_timeout = ${STATEMENT_TIMEOUT_MS | 0}`).catch(() => {});
+      // jit off: the station sends the same large aggregate every iteration with new parameters,
+      // and compiling it (seconds for a 20-covariate model) costs more than it saves.
+      client.query(`SET default_transaction_read_only = on; SET statement_timeout = ${STATEMENT_TIMEOUT_MS | 0}; SET jit = off`).catch(() => {});
     });
     try {
       return await PostgresSource.inspect(source, { pool, scrub, fail, log: options.log });
@@ -224,13 +226,15 @@ export class PostgresSource implements DatasetSource {
           });
         }
         columns.set(spec.name, { kind: "categorical", name: spec.name, codes: new Int32Array(0), levels: rows.map((r) => String(r.v)).sort(compareCodePoints) });
-      } else if (spec.kind === "numeric" && spec.integer) {
-        // A few distinct integers are released as levels (quintiles, counts); the schema table
-        // holds them in place of rows, so that Station.info() reads them as it does a file's.
-        const rows = await query(`SELECT DISTINCT ${value} AS v FROM ${relation} t WHERE ${value} IS NOT NULL LIMIT ${MAX_INTEGER_LEVELS + 1}`);
+      } else if (spec.kind === "boolean" || spec.integer) {
+        // A few distinct integers (and the 0/1 a boolean holds) are released as levels, as for a
+        // file; the schema table holds them in place of rows, so that Station.info() reads them
+        // as it reads a file's values.
+        const number = spec.kind === "boolean" ? `(${value})::int` : value;
+        const rows = await query(`SELECT DISTINCT ${number} AS v FROM ${relation} t WHERE ${value} IS NOT NULL LIMIT ${MAX_INTEGER_LEVELS + 1}`);
         const values = rows.map((r) => Number(r.v));
         const released = values.length <= MAX_INTEGER_LEVELS && values.every(Number.isInteger) ? values : [];
-        columns.set(spec.name, { kind: "numeric", name: spec.name, values: Float64Array.from(released) });
+        columns.set(spec.name, { kind: spec.kind, name: spec.name, values: Float64Array.from(released) } as Column);
       } else {
         columns.set(spec.name, { kind: spec.kind, name: spec.name, values: new Float64Array(0) } as Column);
       }

@@ -380,7 +380,9 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
     `SELECT s.*, ${w} * mueta * mueta / ${variance} AS working, ${family.devianceResidual("y", "mu", w)} AS dev, ` +
     `${family.loglik("y", "mu", w, params)} AS ll, ${family.saturated("y", w)} AS sat, ${w} * (y - mu) * (y - mu) / ${variance} AS pearson, ` +
     `${family.atBoundary("mu")} AS boundary FROM (${stages}) s OFFSET 0`;
-  const scored = `SELECT s.*, ${u} AS u FROM (${perRow}) s OFFSET 0`;
+  // W·xᵢ once per row and column, as the kernel's inner loop does: p multiplications per row
+  // instead of p(p+1)/2, and the same rounding as glmContribution's (W·xᵢ)·xⱼ.
+  const scored = `SELECT s.*, ${u} AS u${Array.from({ length: p }, (_, i) => `, working * ${x(i)} AS wx${i}`).join("")} FROM (${perRow}) s OFFSET 0`;
   const header = [
     `count(*) FILTER (WHERE ${w} <> 0)::float8`,
     `COALESCE(sum(${w}), 0)`,
@@ -393,7 +395,7 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
   ];
   const score = Array.from({ length: p }, (_, i) => `COALESCE(sum(u * ${x(i)}), 0)`);
   const information: string[] = [];
-  for (let i = 0; i < p; i++) for (let j = i; j < p; j++) information.push(`COALESCE(sum(working * ${x(i)} * ${x(j)}), 0)`);
+  for (let i = 0; i < p; i++) for (let j = i; j < p; j++) information.push(`COALESCE(sum(wx${i} * ${x(j)}), 0)`);
   const badDesign = m.numericDesign.length > 0 ? m.numericDesign.map((j) => notFinite(x(j))).join(" OR ") : "false";
   const text =
     `SELECT complete, count(*) AS rows, ` +
