@@ -9,6 +9,12 @@ export interface ColumnInfo {
 export interface DatasetInfo {
   name: string;
   columns: ColumnInfo[];
+  /**
+   * SHA-256 (hex) of the station's loaded snapshot of the dataset over the released columns
+   * (station-daemon/data/fingerprint.ts): equal means the same data. Absent when the station
+   * cannot fingerprint it (a live database table) or predates fingerprints.
+   */
+  fingerprint?: string;
 }
 
 export interface StationInfo {

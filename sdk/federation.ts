@@ -2,9 +2,10 @@
  * The analyst's entry point: `const fed = await Federation.connect("federation.json")`.
  */
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { ConfigInvalid, StationUnreachable, TooFewStations } from "../common/errors.js";
 import type { JobSpec } from "../common/job.js";
+import type { Provenance, StationProvenance } from "../common/provenance.js";
 import type { StationInfo } from "../common/schema.js";
 import { type AggregateResult, aggregate } from "./aggregation.js";
 import { type FederationFile, readFederationFile, validateFederation } from "./federation-file.js";
@@ -12,6 +13,7 @@ import { DatasetQuery } from "./query/dataset-query.js";
 import { type FederatedDataset, findDataset, mergeSchemas } from "./schemas.js";
 import { loadResearcherKeys } from "./auth/researcher-keys.js";
 import { type Researcher, StationClient } from "./station-client.js";
+import { type ReplayOptions, type ReplayReport, type Replayable, replay } from "./replay.js";
 
 export interface ConnectOptions {
   /** Deadline of every call to a station, in ms (default 30 000). */
@@ -29,12 +31,15 @@ export class Federation {
   readonly name: string;
   readonly minStations: number;
   readonly timeoutMs: number;
+  /** Absolute path of the federation file, when connected from one (recorded in provenance). */
+  readonly file?: string;
   private readonly clients: StationClient[];
   private infos: StationInfo[];
   private merged: FederatedDataset[];
 
-  private constructor(options: { name: string; minStations: number; timeoutMs: number; clients: StationClient[]; infos: StationInfo[] }) {
+  private constructor(options: { name: string; file?: string; minStations: number; timeoutMs: number; clients: StationClient[]; infos: StationInfo[] }) {
     this.name = options.name;
+    if (options.file !== undefined) this.file = options.file;
     this.minStations = options.minStations;
     this.timeoutMs = options.timeoutMs;
     this.clients = options.clients;
@@ -88,7 +93,7 @@ export class Federation {
       clients.forEach((c) => c.close());
       throw new TooFewStations(`the federation lists ${clients.length} stations; jobs need at least ${minStations}`);
     }
-    return new Federation({ name: file.name ?? "federation", minStations, timeoutMs, clients, infos });
+    return new Federation({ name: file.name ?? "federation", ...(typeof source === "string" ? { file: resolve(source) } : {}), minStations, timeoutMs, clients, infos });
   }
 
   get stations(): string[] {
@@ -122,6 +127,42 @@ export class Federation {
       minStations: this.minStations,
       timeoutMs: this.timeoutMs,
     });
+  }
+
+  /**
+   * @internal what provenance records of the federation and of the named stations: their
+   * versions and their snapshot fingerprint of `dataset`, as they described themselves.
+   */
+  provenanceOf(dataset: string, stations: readonly string[]): { federation: Provenance["federation"]; stations: StationProvenance[] } {
+    return {
+      federation: { name: this.name, ...(this.file ? { file: this.file } : {}) },
+      stations: [...stations].sort().map((name) => {
+        const info = this.infos.find((i) => i.name === name);
+        const fingerprint = info?.datasets.find((d) => d.name === dataset)?.fingerprint;
+        return {
+          name,
+          softwareVersion: info?.softwareVersion ?? "",
+          protocolVersion: info?.protocolVersion ?? "",
+          ...(fingerprint ? { fingerprint } : {}),
+        };
+      }),
+    };
+  }
+
+  /**
+   * Runs a saved result's or model's job again on this federation and says whether it came out
+   * identical (within `tolerance`) or exactly what differs: stations, snapshots, versions, numbers.
+   */
+  replay(result: Replayable, options: Omit<ReplayOptions, "federation"> = {}): Promise<ReplayReport> {
+    return replay(result, { ...options, federation: this });
+  }
+
+  /**
+   * Replays on the federation the result's provenance names (its federation file), or on
+   * `options.federation` (a Federation, a federation file or its path).
+   */
+  static replay(result: Replayable, options: ReplayOptions = {}): Promise<ReplayReport> {
+    return replay(result, options);
   }
 
   async refresh(): Promise<void> {

@@ -81,6 +81,7 @@ export class StationClient {
       datasets: (info.datasets ?? []).map((d) => ({
         name: d.name,
         columns: (d.columns ?? []).map((c) => (c.levels && c.levels.length > 0 ? { name: c.name, type: c.type, levels: c.levels } : { name: c.name, type: c.type })),
+        ...(d.fingerprint ? { fingerprint: d.fingerprint } : {}),
       })),
     };
   }

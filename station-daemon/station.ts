@@ -20,7 +20,8 @@ import { jobDigest } from "../common/job-digest.js";
 import { jobFromWire } from "../common/wire.js";
 import { type StationConfig, loadConfig, loadIdentity } from "./config.js";
 import type { Table } from "./data/table.js";
-import { type DatasetSource, openDatasetSource } from "./sources/index.js";
+import { tableFingerprint } from "./data/fingerprint.js";
+import { type DatasetSource, MemorySource, openDatasetSource } from "./sources/index.js";
 import { UndecodableRequest, auditingUndecodable, toServiceError } from "./errors-to-grpc.js";
 import {
   type AuditRecord,
@@ -134,9 +135,12 @@ export class Station {
         allowed = r.columns;
       }
       const columns = [...t.columns.values()].filter((c) => allowed === "*" || allowed.includes(c.name));
+      // Only a table held in memory is a snapshot; a database table can change under any query.
+      const snapshot = this.sources.get(t.name) instanceof MemorySource;
       return {
         name: t.name,
         columns: columns.map((c) => (c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind, ...integerLevels(c.values) })),
+        ...(snapshot ? { fingerprint: tableFingerprint(t, columns) } : {}),
       };
     };
     return {

@@ -3,7 +3,7 @@
  * station process) from a script or a cron job. stdout carries only the result (the model's JSON
  * or its summary), so that `--json` output can be piped; everything else goes to stderr.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { BadInput, ExpressionError, FormulaError, StationUnreachable, TooFewStations, WerkplaatsError } from "../../common/errors.js";
 import { parseFormula } from "../../common/formula.js";

@@ -1,6 +1,8 @@
+import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
+import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
 
 export interface CountCell {
@@ -19,6 +21,8 @@ export interface CountCell {
  */
 export class CountResult {
   readonly kind = "count";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly by: string[];
@@ -28,8 +32,9 @@ export class CountResult {
   readonly stations: string[];
   readonly minCellSize?: number;
 
-  constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number }) {
+  constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
     this.stations = options.stations;
@@ -71,6 +76,10 @@ export class CountResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells, total: this.total };
   }
 

@@ -1,5 +1,7 @@
+import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { type SuppressionLine, suppress } from "./disclosure.js";
+import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
 
 export interface CrosstabCell {
@@ -25,6 +27,8 @@ export interface MarginCell {
  */
 export class CrosstabResult {
   readonly kind = "crosstab";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly rowColumn: string;
@@ -39,9 +43,10 @@ export class CrosstabResult {
   readonly stations: string[];
   readonly minCellSize?: number;
 
-  constructor(options: { dataset: string; where?: string; rows: GroupBy; columns: GroupBy; sum: Float64Array; stations: string[]; minCellSize?: number }) {
+  constructor(options: { dataset: string; where?: string; rows: GroupBy; columns: GroupBy; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
     const { rows, columns } = options;
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.rowColumn = rows.column;
     this.columnColumn = columns.column;
@@ -97,6 +102,10 @@ export class CrosstabResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     return {
       kind: this.kind,
       dataset: this.dataset,

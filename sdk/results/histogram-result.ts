@@ -1,6 +1,8 @@
+import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, histogramWidth } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
+import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
 
 export interface HistogramBin {
@@ -36,6 +38,8 @@ export interface HistogramCell {
  */
 export class HistogramResult {
   readonly kind = "histogram";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -45,8 +49,9 @@ export class HistogramResult {
   readonly stations: string[];
   readonly minCellSize?: number;
 
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; sum: Float64Array; stations: string[]; minCellSize?: number }) {
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -79,6 +84,10 @@ export class HistogramResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, edges: this.edges, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
   }
 

@@ -1,5 +1,7 @@
+import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL, cellCount } from "../../common/job.js";
 import { type ProportionCell, formatProportion, proportionCells } from "./proportion-result.js";
+import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
 
 export interface IndicatorCell extends ProportionCell {
@@ -23,6 +25,8 @@ export interface IndicatorInfo {
  */
 export class IndicatorResult {
   readonly kind = "indicators";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly indicators: IndicatorInfo[];
@@ -40,8 +44,10 @@ export class IndicatorResult {
     level?: number;
     stations: string[];
     minCellSize?: number;
+    provenance?: Provenance;
   }) {
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.level = options.level ?? 0.95;
     this.stations = options.stations;
@@ -84,6 +90,10 @@ export class IndicatorResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     const { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells } = this;
     return { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells };
   }

@@ -1,7 +1,9 @@
+import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
+import { withProvenance } from "./provenance.js";
 
 export interface MeanCell {
   group: Record<string, string>;
@@ -17,6 +19,8 @@ export interface MeanCell {
 /** Mean (and SD) of a column, from summed per-cell moments [n, sum, sum of squares]. */
 export class MeanResult {
   readonly kind = "mean";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -28,8 +32,9 @@ export class MeanResult {
    * With a `minCellSize` (the query always gives one), a cell whose n is 1 … minCellSize − 1 is
    * withheld whole. Means have no shown margins, so no second cell needs withholding.
    */
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number }) {
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -76,6 +81,10 @@ export class MeanResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, cells: this.cells };
   }
 

@@ -1,8 +1,10 @@
+import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { wilsonInterval } from "./intervals.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
+import { withProvenance } from "./provenance.js";
 
 export interface ProportionCell {
   group: Record<string, string>;
@@ -59,6 +61,8 @@ export function formatProportion(c: ProportionCell, digits = 2): string[] {
  */
 export class ProportionResult {
   readonly kind = "proportion";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly condition: string;
@@ -70,8 +74,9 @@ export class ProportionResult {
   readonly stations: string[];
   readonly minCellSize?: number;
 
-  constructor(options: { dataset: string; where?: string; condition: string; by: readonly GroupBy[]; sum: Float64Array; per?: number; level?: number; stations: string[]; minCellSize?: number }) {
+  constructor(options: { dataset: string; where?: string; condition: string; by: readonly GroupBy[]; sum: Float64Array; per?: number; level?: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.condition = options.condition;
     this.by = options.by.map((g) => g.column);
@@ -87,6 +92,10 @@ export class ProportionResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     const { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells } = this;
     return { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells };
   }

@@ -1,7 +1,9 @@
+import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, histogramWidth, quantileEdges } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
+import { withProvenance } from "./provenance.js";
 
 export interface QuantileValue {
   /** The probability asked for, in (0, 1). */
@@ -42,6 +44,8 @@ export interface QuantileCell {
  */
 export class QuantileResult {
   readonly kind = "quantile";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -69,9 +73,11 @@ export class QuantileResult {
     sum: Float64Array;
     stations: string[];
     minCellSize?: number;
+    provenance?: Provenance;
   }) {
     const { lower, upper, bins, minCellSize } = options;
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -125,6 +131,10 @@ export class QuantileResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     return {
       kind: this.kind,
       dataset: this.dataset,

@@ -1,8 +1,10 @@
+import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { fayFeuerInterval } from "./intervals.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
+import { withProvenance } from "./provenance.js";
 
 export interface StandardisedRateCell {
   group: Record<string, string>;
@@ -35,6 +37,8 @@ export interface StandardisedRateCell {
  */
 export class StandardisedRateResult {
   readonly kind = "standardised_rate";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly condition: string;
@@ -61,9 +65,11 @@ export class StandardisedRateResult {
     level?: number;
     stations: string[];
     minCellSize?: number;
+    provenance?: Provenance;
   }) {
     const { age, minCellSize } = options;
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.condition = options.condition;
     this.ageColumn = age.column;
@@ -115,6 +121,10 @@ export class StandardisedRateResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     const { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells } = this;
     return { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells };
   }

@@ -1,7 +1,9 @@
+import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
+import { withProvenance } from "./provenance.js";
 
 export interface SummaryCell {
   group: Record<string, string>;
@@ -25,6 +27,8 @@ export interface SummaryCell {
  */
 export class SummaryResult {
   readonly kind = "summary";
+  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
+  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -35,8 +39,9 @@ export class SummaryResult {
   readonly shift: number;
   readonly minCellSize?: number;
 
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; shift: number; stations: string[]; minCellSize?: number }) {
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; shift: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
     this.dataset = options.dataset;
+    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -61,6 +66,10 @@ export class SummaryResult {
   }
 
   toJSON(): object {
+    return withProvenance(this.resultJSON(), this.provenance);
+  }
+
+  private resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
   }
 
