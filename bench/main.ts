@@ -1,11 +1,13 @@
 /** `npm run bench -- NAME`: benchmark scripts that print figures; never timed tests. */
 import { benchGlm } from "./glm.js";
-import { benchSecagg } from "./secagg.js";
+import { benchLocalStations, benchSecagg } from "./secagg.js";
 import { benchSources } from "./sources.js";
 
 const BENCHES: Record<string, () => Promise<void>> = {
   secagg: () => benchSecagg({ name: "secagg", stations: [3, 10, 30], lengths: [10, 1000, 100_000] }),
   scale: () => benchSecagg({ name: "scale", stations: [3, 10, 30, 50], lengths: [1000] }),
+  // One job over 50 real station processes (TLS, signatures, policy, audit): too heavy for the tests.
+  stations50: () => benchLocalStations({ stations: 50, rows: 200 }),
   glm: () => benchGlm(),
   sources: () => benchSources(),
 };

@@ -156,3 +156,68 @@ export async function benchSecagg(options: { stations: number[]; lengths: number
   }
   process.stdout.write(JSON.stringify({ bench: options.name, rows }) + "\n");
 }
+
+/**
+ * `npm run bench -- stations50`: one job over N real station processes (`werkplaats station start`,
+ * TLS, signed requests, policy, audit log) on this machine, checked against the pooled rows. Too
+ * heavy for the test suite (test/load.test.ts runs 12); the figures go in the issue notes.
+ */
+export async function benchLocalStations(options: { stations: number; rows: number }): Promise<void> {
+  const { LocalFederation } = await import("../sdk/local-federation.js");
+  const { StationClient } = await import("../sdk/station-client.js");
+  const { loadResearcherKeys } = await import("../sdk/auth/researcher-keys.js");
+  const { aggregate } = await import("../sdk/aggregation.js");
+  const { writeScenario } = await import("../synth/index.js");
+  const { readFileSync } = await import("node:fs");
+  const { basename } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "werkplaats-bench-stations-"));
+  try {
+    const { files } = await writeScenario({ scenario: "fall-risk", stations: options.stations, rows: options.rows, seed: 50, out: join(dir, "data") });
+    let started = performance.now();
+    const local = await LocalFederation.start({ dir: join(dir, "stations"), stations: files.map((f) => ({ name: basename(f, ".csv"), datasets: { fall_risk: f } })) });
+    const startMs = performance.now() - started;
+    const researcher = { secretKey: loadResearcherKeys(local.federation.key!).secretKey, study: local.federation.study! };
+    const clients = await Promise.all(local.federation.stations.map((s) => StationClient.create(s, researcher, 120_000)));
+    try {
+      const job = {
+        dataset: "fall_risk",
+        where: { kind: "compare" as const, column: "age", op: ">=" as const, value: { kind: "number" as const, value: 70 } },
+        computation: { kind: "count" as const, by: [{ column: "sex", levels: ["F", "M"] }] },
+      };
+      const expected = [0, 0];
+      for (const f of files) {
+        const [header, ...lines] = readFileSync(f, "utf8").trim().split("\n");
+        const cols = header.split(",");
+        const age = cols.indexOf("age");
+        const sex = cols.indexOf("sex");
+        for (const l of lines) {
+          const cells = l.split(",");
+          if (Number(cells[age]) >= 70 && cells[sex] !== "") expected[cells[sex] === "F" ? 0 : 1]++;
+        }
+      }
+      const rounds: number[] = [];
+      let last: Awaited<ReturnType<typeof aggregate>> | undefined;
+      for (let r = 0; r < 2; r++) {
+        started = performance.now();
+        last = await aggregate({ job, stations: clients, vectorLength: 2, minStations: 3, timeoutMs: 120_000 });
+        rounds.push(performance.now() - started);
+        if (last.stations.length !== options.stations || last.sum[0] !== expected[0] || last.sum[1] !== expected[1]) {
+          throw new Error(`wrong result over ${last.stations.length} stations: ${Array.from(last.sum)} (expected ${expected})`);
+        }
+      }
+      const ph = last!.phaseMs;
+      process.stdout.write(
+        `stations${options.stations}: ${options.stations} station processes started in ${(startMs / 1000).toFixed(1)} s; ` +
+          `one count job, correct (${expected.join(", ")}): first ${rounds[0].toFixed(0)} ms (cold connections), then ${rounds[1].toFixed(0)} ms ` +
+          `(advertise ${ph.advertiseKeys.toFixed(0)}, share ${ph.shareKeys.toFixed(0)}, masked ${ph.maskedInput.toFixed(0)}, check ${ph.consistencyCheck.toFixed(0)}, ` +
+          `unmask ${ph.unmask.toFixed(0)}, reconstruct ${ph.reconstruct.toFixed(0)} ms)\n`,
+      );
+      process.stdout.write(JSON.stringify({ bench: `stations${options.stations}`, startMs, roundsMs: rounds, phaseMs: ph }) + "\n");
+    } finally {
+      clients.forEach((c) => c.close());
+      await local.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

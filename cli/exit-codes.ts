@@ -14,6 +14,8 @@ export const EXIT = {
   STATION_UNREACHABLE: 6,
   NOT_CONVERGED: 7,
   PROTOCOL_VIOLATION: 8,
+  /** `werkplaats replay`: the job ran, and something (stations, snapshot, versions, numbers) differs. */
+  DIFFERS: 9,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {

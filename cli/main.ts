@@ -7,8 +7,10 @@ import { keysCommand } from "./commands/keys.js";
 import { kernelCommand } from "./commands/kernel.js";
 import { stationCommand } from "./commands/station.js";
 import { queryCommand } from "./commands/query.js";
+import { replayCommand } from "./commands/replay.js";
 import { synthCommand } from "./commands/synth.js";
 import { EXIT, UsageError, exitCodeOf } from "./exit-codes.js";
+import { CommandLog } from "./log.js";
 
 const HELP = `werkplaats ${SOFTWARE_VERSION} — federated analysis of health and social-care data
 
@@ -23,10 +25,11 @@ Usage:
   werkplaats kernel install|uninstall    the TypeScript kernel for Jupyter notebooks
   werkplaats glm FORMULA --local a.csv …  fit a GLM over local files as stations (or --federation)
   werkplaats query --federation F --dataset D STATISTIC …  counts, crosstabs, means, quantiles, indicators
+  werkplaats replay RESULT.json          run a saved result's job again and compare
 
 Every command has --help. Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input,
 4 refused by policy, 5 too few stations, 6 station unreachable, 7 not converged,
-8 protocol violation.
+8 protocol violation, 9 replay differs.
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -36,6 +39,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   kernel: kernelCommand,
   glm: glmCommand,
   query: queryCommand,
+  replay: replayCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -59,7 +63,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const code = exitCodeOf(err);
-    if (err instanceof WerkplaatsError || err instanceof UsageError) {
+    if (jsonLogRequested(process.argv.slice(2))) {
+      // --log-format json: the failure too is one JSON object, so collectors see why a run failed.
+      const message = err instanceof WerkplaatsError || err instanceof UsageError ? err.message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
+      const command = process.argv[2] ?? "";
+      new CommandLog(command, "json").event("error", "failed", { message, exit_code: code, ...(err instanceof WerkplaatsError ? { code: err.code } : {}) }, message);
+    } else if (err instanceof WerkplaatsError || err instanceof UsageError) {
       process.stderr.write(`werkplaats: ${err.message}\n`);
     } else {
       process.stderr.write(`werkplaats: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
@@ -67,3 +76,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
 );
+
+function jsonLogRequested(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === "--log-format=json" || (a === "--log-format" && argv[i + 1] === "json"));
+}

@@ -31,3 +31,15 @@ export { StandardisedRateResult, type StandardisedRateCell } from "./results/sta
 export { DEFAULT_MIN_CELL_SIZE } from "./results/disclosure.js";
 export type { FederatedDataset } from "./schemas.js";
 export * from "../common/errors.js";
+export {
+  replay,
+  formatReplayReport,
+  loadReplayable,
+  DEFAULT_REPLAY_TOLERANCE,
+  type Replayable,
+  type ReplayOptions,
+  type ReplayReport,
+  type ReplayDifference,
+  type NumericDifference,
+} from "./replay.js";
+export type { Provenance, ProvenanceCall, StationProvenance } from "../common/provenance.js";

@@ -95,20 +95,40 @@ function toPoint(share: Share): { x: bigint; y: bigint } {
   return { x: BigInt(share.x), y };
 }
 
-/** Lagrange interpolation: Σ_i y_i Π_{j≠i} (at − x_j)/(x_i − x_j) mod P. */
+/** Lagrange interpolation: Σ_i y_i λ_i(at), λ_i(at) = Π_{j≠i} (at − x_j)/(x_i − x_j) mod P. */
 function interpolateAt(points: ReadonlyArray<{ x: bigint; y: bigint }>, at: bigint): bigint {
+  const weights = lagrangeWeights(points.map((p) => p.x), at);
   let sum = 0n;
-  for (let i = 0; i < points.length; i++) {
+  for (let i = 0; i < points.length; i++) sum = (sum + points[i].y * weights[i]) % P;
+  return sum;
+}
+
+/**
+ * The weights depend only on the x-coordinates, which are public and the same for every secret of
+ * a job (the same stations reveal shares of every survivor's seed). Recomputing them per secret and
+ * per checked share made the coordinator's reconstruction grow as n⁴ (n secrets, n − t checks, t²
+ * products and t modular inverses each); cached, it is n² · t products.
+ */
+const weightCache = new Map<string, bigint[]>();
+const WEIGHT_CACHE_ENTRIES = 1024;
+
+function lagrangeWeights(xs: readonly bigint[], at: bigint): bigint[] {
+  const key = `${at}@${xs.join(",")}`;
+  const known = weightCache.get(key);
+  if (known) return known;
+  const weights = xs.map((xi, i) => {
     let numerator = 1n;
     let denominator = 1n;
-    for (let j = 0; j < points.length; j++) {
+    for (let j = 0; j < xs.length; j++) {
       if (j === i) continue;
-      numerator = (numerator * mod(at - points[j].x)) % P;
-      denominator = (denominator * mod(points[i].x - points[j].x)) % P;
+      numerator = (numerator * mod(at - xs[j])) % P;
+      denominator = (denominator * mod(xi - xs[j])) % P;
     }
-    sum = (sum + points[i].y * numerator % P * inverse(denominator)) % P;
-  }
-  return sum;
+    return (numerator * inverse(denominator)) % P;
+  });
+  if (weightCache.size >= WEIGHT_CACHE_ENTRIES) weightCache.clear();
+  weightCache.set(key, weights);
+  return weights;
 }
 
 function evaluate(coefficients: readonly bigint[], x: bigint): bigint {

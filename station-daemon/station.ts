@@ -46,7 +46,9 @@ export interface StationLog {
 
 const quietLog: StationLog = { info: () => {}, error: () => {} };
 
-type HandlerResult = { response: unknown; audit: Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> };
+/** What an audit line says about the job a request belongs to. */
+type AuditDetails = Pick<AuditRecord, "computation" | "dataset" | "columns" | "where">;
+type HandlerResult = { response: unknown; audit: AuditDetails };
 
 interface Caller {
   researcherKey: string;
@@ -167,18 +169,18 @@ export class Station {
         response: this.info(this.studyOf(caller)),
         audit: { computation: null, dataset: null, columns: [], where: null },
       })),
-      StartJob: this.guarded("StartJob", (req: Parameters<SecureJobs["startJob"]>[0], caller) => this.startJob(req, caller)),
-      ShareKeys: this.guarded("ShareKeys", (req: Parameters<SecureJobs["shareKeys"]>[0], caller) =>
-        this.round(req.jobId, caller, () => this.jobs.shareKeys(req)),
+      StartJob: this.guarded("StartJob", (req: Parameters<SecureJobs["startJob"]>[0], caller, details) => this.startJob(req, caller, details)),
+      ShareKeys: this.guarded("ShareKeys", (req: Parameters<SecureJobs["shareKeys"]>[0], caller, details) =>
+        this.round(req.jobId, caller, details, () => this.jobs.shareKeys(req)),
       ),
-      MaskedInput: this.guarded("MaskedInput", (req: Parameters<SecureJobs["maskedInput"]>[0], caller) =>
-        this.round(req.jobId, caller, () => this.jobs.maskedInput(req)),
+      MaskedInput: this.guarded("MaskedInput", (req: Parameters<SecureJobs["maskedInput"]>[0], caller, details) =>
+        this.round(req.jobId, caller, details, () => this.jobs.maskedInput(req)),
       ),
-      ConsistencyCheck: this.guarded("ConsistencyCheck", (req: Parameters<SecureJobs["consistencyCheck"]>[0], caller) =>
-        this.round(req.jobId, caller, () => this.jobs.consistencyCheck(req)),
+      ConsistencyCheck: this.guarded("ConsistencyCheck", (req: Parameters<SecureJobs["consistencyCheck"]>[0], caller, details) =>
+        this.round(req.jobId, caller, details, () => this.jobs.consistencyCheck(req)),
       ),
-      Unmask: this.guarded("Unmask", (req: Parameters<SecureJobs["unmask"]>[0], caller) => {
-        const answer = this.round(req.jobId, caller, () => this.jobs.unmask(req));
+      Unmask: this.guarded("Unmask", (req: Parameters<SecureJobs["unmask"]>[0], caller, details) => {
+        const answer = this.round(req.jobId, caller, details, () => this.jobs.unmask(req));
         this.jobOwners.delete(req.jobId);
         return answer;
       }),
@@ -234,8 +236,9 @@ export class Station {
    * The computation may run in a database, so it is awaited here and its result handed to the
    * secure-aggregation participant, which re-decodes the job and checks its digest again.
    */
-  private async startJob(req: Parameters<SecureJobs["startJob"]>[0], caller: Caller): Promise<{ response: unknown; audit: JobAudit }> {
+  private async startJob(req: Parameters<SecureJobs["startJob"]>[0], caller: Caller, details: AuditDetails): Promise<{ response: unknown; audit: JobAudit }> {
     const job = jobFromWire(req.job);
+    Object.assign(details, { computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null });
     // The digest check SecureJobs makes, made first here too: no work for a job whose terms do not match it.
     if (!req.secagg) throw new ProtocolViolation("StartJob carries no secure-aggregation terms");
     if (toHex(req.secagg.context ?? new Uint8Array()) !== toHex(jobDigest(job))) {
@@ -247,6 +250,7 @@ export class Station {
     const table = source.table;
     const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
     audit.columns = checked.columns;
+    details.columns = checked.columns;
     const { contribution, rowsSelected } = await source.compute(job);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
     const response = this.jobs.startJob(req, () => contribution);
@@ -255,11 +259,12 @@ export class Station {
     return { response, audit };
   }
 
-  private round<T>(jobId: string, caller: Caller, run: () => T): { response: T; audit: JobAudit } {
+  private round<T>(jobId: string, caller: Caller, details: AuditDetails, run: () => T): { response: T; audit: JobAudit } {
     const now = Date.now();
     for (const [id, owner] of this.jobOwners) if (owner.expiresAt < now) this.jobOwners.delete(id);
     const owner = this.jobOwners.get(this.jobs.checkJobId(jobId));
     if (!owner) throw new ProtocolViolation(`job ${jobId} is unknown here or has expired`);
+    Object.assign(details, { computation: owner.computation, dataset: owner.dataset, columns: owner.columns, where: owner.where });
     if (owner.researcherKey !== caller.researcherKey || owner.study !== caller.study) {
       throw new PolicyRefused(`job ${jobId} belongs to another researcher or study`, this.config.name);
     }
@@ -272,12 +277,13 @@ export class Station {
    */
   private guarded<Req>(
     method: string,
-    handler: (req: Req, caller: Caller) => HandlerResult | Promise<HandlerResult>,
+    handler: (req: Req, caller: Caller, details: AuditDetails) => HandlerResult | Promise<HandlerResult>,
   ): grpc.handleUnaryCall<Req, unknown> {
     const definition = stationServiceDefinition()[method];
     return (call, callback) => {
       let caller: Caller | undefined;
-      let auditBase: Pick<AuditRecord, "computation" | "dataset" | "columns" | "where"> = { computation: null, dataset: null, columns: [], where: null };
+      // Filled in by the handler as it learns what the job is, so a refusal is logged with it too.
+      let auditBase: AuditDetails = { computation: null, dataset: null, columns: [], where: null };
       const finish = (record: AuditRecord, answer: () => void) =>
         this.audit.append(record).then(answer, (err: unknown) => {
           this.log.error(`audit log write failed: ${(err as Error).message}`);
@@ -319,7 +325,7 @@ export class Station {
           replayCache: this.replayCache,
           stationName: this.config.name,
         });
-        const result = handler(call.request, caller);
+        const result = handler(call.request, caller, auditBase);
         if (result instanceof Promise) result.then(answer, fail);
         else answer(result);
       } catch (err) {

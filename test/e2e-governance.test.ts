@@ -113,7 +113,9 @@ describe("audit log", () => {
       const file = join(work, "stations", name, "audit.log");
       const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
       const requests = lines.filter((l) => l.type === "request");
-      expect(requests.some((l) => l.outcome === "refused" && String(l.reason).includes("income_quintile"))).toBe(true);
+      const refused = requests.find((l) => l.outcome === "refused" && String(l.reason).includes("income_quintile"));
+      // A refusal is logged with what was asked, not only that something was refused.
+      expect(refused).toMatchObject({ method: "StartJob", computation: "count", dataset: "fall_risk", where: "income_quintile >= 3" });
       expect(requests.some((l) => l.outcome === "allowed" && l.method === "MaskedInput" && Number(l.bytes) > 0)).toBe(true);
       expect(requests.every((l) => typeof l.time === "string" && "researcher" in l && "study" in l)).toBe(true);
       const stationKey = readFileSync(join(work, "stations", name, "identity.pub"), "utf8").trim();

@@ -227,6 +227,9 @@ function hostileJobs(): Array<{ name: string; job: Record<string, unknown> }> {
     { name: "glm with an Infinity beta", job: glm({ beta: [Infinity, 0, 0] }) },
     { name: "glm with a huge finite beta (legitimate: the family clamps μ)", job: glm({ beta: [1e308, 1e308, -1e308] }) },
     { name: "glm with an unknown family", job: glm({ family: "cauchy" }) },
+    // exp(1000 · age) overflows: a contribution that cannot be masked is refused in round 0, with
+    // its reason, instead of failing in round 2 where it would look like the station dropping out.
+    { name: "poisson glm whose mean overflows", job: glm({ formula: "num_medications ~ age", family: "poisson", link: "log", levels: {}, beta: [0, 1000] }) },
     { name: "glm with a weights column that is categorical", job: glm({ weights: "sex" }) },
     { name: "glm_evaluate with 2^32−1 bins", job: { dataset: "fall_risk", glmEvaluate: { model: glm({ beta: [0, 0, 0] }).glm, bins: 4294967295, riskCutpoints: [0.2] } } },
     { name: "glm_evaluate with 10^5 cut-points", job: { dataset: "fall_risk", glmEvaluate: { model: glm({ beta: [0, 0, 0] }).glm, bins: 100, riskCutpoints: Array.from({ length: 100_000 }, (_, i) => i / 1e5) } } },
@@ -332,6 +335,7 @@ describe("a station under hostile and malformed input", () => {
     expect(slow.map((o) => `${o.name}: ${o.ms.toFixed(0)} ms`)).toEqual([]);
     const unreachable = outcomes.filter((o) => o.code === "STATION_UNREACHABLE" || o.code === "INTERNAL" || o.code === "STATION_ERROR");
     expect(unreachable.map((o) => `${o.name}: ${o.code} ${o.error}`)).toEqual([]);
+    expect(outcomes.find((o) => o.name === "poisson glm whose mean overflows")?.code).toMatch(/OVERFLOW|BAD_INPUT/);
     const answered = outcomes.filter((o) => o.error === undefined).map((o) => o.name);
     expect(answered.filter((n) => !/legitimate/.test(n))).toEqual([]);
     for (const o of outcomes) console.log(`  ${o.name}: ${o.code ?? "answered"} (${o.ms.toFixed(0)} ms) ${o.error?.slice(0, 140) ?? ""}`);

@@ -9,11 +9,14 @@ import { BadInput, ExpressionError, FormulaError, StationUnreachable, TooFewStat
 import { parseFormula } from "../../common/formula.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
 import { Federation } from "../../sdk/federation.js";
-import type { GlmIterationInfo, GlmModel } from "../../sdk/glm/index.js";
+import { type GlmEvaluation, type GlmIterationInfo, GlmModel } from "../../sdk/glm/index.js";
+import type { DatasetQuery } from "../../sdk/query/dataset-query.js";
 import { LocalFederation } from "../../sdk/local-federation.js";
 import { parseWhere } from "../../sdk/query/where.js";
 import { parseArgs, wholeNumber } from "../args.js";
 import { UsageError } from "../exit-codes.js";
+import { CommandLog, type LogFormat, logFormatOf } from "../log.js";
+import { writeOutFile } from "../out-file.js";
 
 const FAMILIES: readonly FamilyName[] = ["binomial", "poisson", "gaussian"];
 const LINKS: readonly LinkName[] = ["logit", "log", "identity"];
@@ -47,6 +50,16 @@ sum leaves the stations. The estimates equal R's glm() and statsmodels on the po
                              std_error, statistic, p_value, ci_low, ci_high; deviance, aic, …)
   --out MODEL.json           save the model (atomically: an existing file is only ever replaced by
                              a complete new one); 'werkplaats station score' applies it at a station
+  --compare PREVIOUS.json    compare with an earlier model (a saved model or --json output): per
+                             term the previous and new estimate, the difference and the difference
+                             in the previous model's standard errors; for binomial models the AUC
+                             of both, evaluated on the same rows now. In --json: "comparison"
+  --log-format text|json     progress on stderr as human lines (default) or one JSON object per
+                             event ({"time","level","command","event",…}) for log collectors
+
+The model (--json output and --out file) carries its provenance: the formula, family, link,
+levels and options, the jobs, the stations with their software and protocol versions and dataset
+snapshot fingerprints, and the time; 'werkplaats replay MODEL.json' fits it again and compares.
 
 Progress (stations starting, one line per iteration with the deviance and the stations whose
 rows it covers; a single progress line when stderr is a terminal) goes to stderr.
@@ -56,9 +69,10 @@ saves) its last estimates, warns on stderr and exits 0, as R's glm() does; the m
 "converged" is false. With --fail-on-not-converged it prints and saves nothing and exits 7 —
 use that in scheduled retraining, so that a non-converged model never replaces the last good one.
 
-Exit codes: 0 fitted; 2 usage; 3 bad formula, unknown column or dataset, bad data or a rank-
-deficient design; 4 refused by a station's policy; 5 too few stations (a job needs 3);
-6 a station unreachable; 7 not converged (only with --fail-on-not-converged); 8 protocol violation.
+Exit codes: 0 fitted; 1 internal error; 2 usage; 3 bad formula, unknown column or dataset, bad
+data, an unreadable --compare model, or a rank-deficient design; 4 refused by a station's policy;
+5 too few stations (a job needs 3); 6 a station unreachable; 7 not converged (only with
+--fail-on-not-converged); 8 protocol violation. A failed run leaves an existing --out file as it was.
 `;
 
 export async function glmCommand(argv: string[]): Promise<number> {
@@ -77,6 +91,8 @@ export async function glmCommand(argv: string[]): Promise<number> {
       "fail-on-not-converged": { type: "boolean" },
       json: { type: "boolean" },
       out: { type: "string" },
+      compare: { type: "string" },
+      "log-format": { type: "string" },
     },
     "glm",
   );
@@ -118,14 +134,18 @@ export async function glmCommand(argv: string[]): Promise<number> {
       throw err;
     }
   }
+  const logFormat = logFormatOf(values["log-format"]);
+  // The previous model is read before any station starts: a missing or unreadable one is bad input.
+  const previous = values.compare !== undefined ? GlmModel.load(values.compare) : undefined;
   const dataset = values.dataset ?? "data";
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(dataset)) throw new UsageError(`--dataset must be an identifier (letters, digits, '_'), got "${dataset}"`);
   if (values.local) checkLocalFiles(files);
 
-  const progress = new FitProgress(maxIterations);
+  const progress = new FitProgress(maxIterations, logFormat);
   const started = Date.now();
   let local: LocalFederation | undefined;
   let fed: Federation | undefined;
+  let names: string[] = [];
   let interrupted = false;
   const stopOnSignal = (signal: NodeJS.Signals) => {
     interrupted = true;
@@ -138,7 +158,7 @@ export async function glmCommand(argv: string[]): Promise<number> {
   process.once("SIGTERM", stopOnSignal);
   try {
     if (values.local) {
-      const names = stationNames(files);
+      names = stationNames(files);
       progress.note(`starting ${files.length} stations on loopback (${names.join(", ")})`);
       local = await startLocal(files, names, dataset, progress);
       fed = await local.connect({ timeoutMs: timeoutSeconds * 1000 });
@@ -149,7 +169,7 @@ export async function glmCommand(argv: string[]): Promise<number> {
     progress.note(`connected to ${fed.stations.join(", ")} (${seconds(stationsUp - started)})`);
     let query = fed.dataset(dataset);
     if (values.where !== undefined) query = query.where(values.where);
-    const model: GlmModel = await query.glm(formula, {
+    let model: GlmModel = await query.glm(formula, {
       family,
       ...(link ? { link } : {}),
       ...(values.weights ? { weights: values.weights } : {}),
@@ -157,15 +177,22 @@ export async function glmCommand(argv: string[]): Promise<number> {
       ...(values["fail-on-not-converged"] ? { failOnNotConverged: true } : {}),
       onIteration: (info) => progress.iteration(info),
     });
-    progress.done(`fitted in ${seconds(Date.now() - stationsUp)}: ${model.iterations} iterations, n = ${model.n}, deviance ${model.deviance.toPrecision(10)}${model.converged ? "" : " (NOT converged)"}`);
-    for (const w of model.warnings) progress.note(`warning: ${w}`);
+    progress.fitted(model, Date.now() - stationsUp);
+    for (const w of model.warnings) progress.warn("warning", `warning: ${w}`);
+    if (values.local && model.provenance) {
+      // A --local federation lives only for this run: record the files, so replay can serve them again.
+      const localStations = names.map((name, i) => ({ name, datasets: { [dataset]: resolve(files[i]) } }));
+      model = model.withProvenance({ ...model.provenance, federation: { ...model.provenance.federation, local: localStations } });
+    }
+    const comparison = previous ? await compareModels(previous, model, query, values.compare!, progress) : undefined;
     // an interrupted run neither saves nor prints: the exit code (130/143) follows from the handler
     if (interrupted) return 130;
     if (values.out) {
-      model.save(values.out);
-      progress.note(`model saved to ${resolve(values.out)}`);
+      writeOutFile(values.out, JSON.stringify(model.toJSON(), null, 2) + "\n");
+      progress.note(`model saved to ${resolve(values.out)}`, "saved", { file: resolve(values.out) });
     }
-    process.stdout.write(values.json ? JSON.stringify(model.toJSON()) + "\n" : model.summary());
+    if (values.json) process.stdout.write(JSON.stringify(comparison ? { ...model.toJSON(), comparison } : model.toJSON()) + "\n");
+    else process.stdout.write(model.summary() + (comparison ? formatComparison(comparison) : ""));
     return 0;
   } finally {
     progress.done();
@@ -174,7 +201,7 @@ export async function glmCommand(argv: string[]): Promise<number> {
     fed?.close();
     if (local) {
       await local.stop();
-      progress.note("stations stopped");
+      progress.note("stations stopped", "stations_stopped");
     }
   }
 }
@@ -231,18 +258,31 @@ async function startLocal(files: string[], names: string[], dataset: string, pro
 
 /**
  * Progress on stderr: a line per event when stderr is a file or pipe (logs, CI), one rewritten
- * line with a bar when it is a terminal. The bar measures convergence, not time: R's criterion
- * |Δdev| / (|dev| + 0.1) falls from ~1 towards the tolerance 1e-8, so the bar fills with its log.
+ * line with a bar when it is a terminal, or one JSON object per event with --log-format json. The
+ * bar measures convergence, not time: R's criterion |Δdev| / (|dev| + 0.1) falls from ~1 towards
+ * the tolerance 1e-8, so the bar fills with its log.
  */
 class FitProgress {
-  private readonly tty = Boolean(process.stderr.isTTY);
+  private readonly tty: boolean;
+  private readonly log: CommandLog;
   private open = false;
 
-  constructor(private readonly maxIterations: number) {}
+  constructor(
+    private readonly maxIterations: number,
+    format: LogFormat,
+  ) {
+    this.log = new CommandLog("glm", format);
+    this.tty = format === "text" && Boolean(process.stderr.isTTY);
+  }
 
-  note(message: string): void {
+  note(message: string, event = "progress", fields: Record<string, unknown> = {}): void {
     this.clear();
-    process.stderr.write(`werkplaats glm: ${message}\n`);
+    this.log.info(event, message, fields);
+  }
+
+  warn(event: string, message: string): void {
+    this.clear();
+    this.log.warn(event, message);
   }
 
   iteration(info: GlmIterationInfo & { stations: string[] }): void {
@@ -250,7 +290,8 @@ class FitProgress {
     const change = info.change.toExponential(1);
     const halved = info.halvings > 0 ? `, step halved ${info.halvings}×` : "";
     if (!this.tty) {
-      process.stderr.write(`werkplaats glm: iteration ${info.iteration}: deviance ${deviance} (change ${change}${halved}) stations ${info.stations.join(", ")}\n`);
+      const fields = { iteration: info.iteration, max_iterations: this.maxIterations, deviance: info.deviance, change: info.change, halvings: info.halvings, stations: info.stations };
+      this.log.event("info", "iteration", fields, `iteration ${info.iteration}: deviance ${deviance} (change ${change}${halved}) stations ${info.stations.join(", ")}`);
       return;
     }
     const width = 20;
@@ -261,13 +302,93 @@ class FitProgress {
     this.open = true;
   }
 
-  done(message?: string): void {
+  fitted(model: GlmModel, ms: number): void {
     this.clear();
-    if (message) process.stderr.write(`werkplaats glm: ${message}\n`);
+    const text = `fitted in ${seconds(ms)}: ${model.iterations} iterations, n = ${model.n}, deviance ${model.deviance.toPrecision(10)}${model.converged ? "" : " (NOT converged)"}`;
+    this.log.event(model.converged ? "info" : "warn", "fitted", { message: text, iterations: model.iterations, n: model.n, deviance: model.deviance, converged: model.converged, seconds: ms / 1000 }, text);
+  }
+
+  done(): void {
+    this.clear();
   }
 
   private clear(): void {
     if (this.open) process.stderr.write("\n");
     this.open = false;
   }
+}
+
+export interface CoefficientMovement {
+  term: string;
+  /** null when the term is not in that model. */
+  previous: number | null;
+  new: number | null;
+  difference: number | null;
+  /** The difference in units of the previous model's standard error of the term. */
+  difference_in_se: number | null;
+}
+
+export interface ModelComparison {
+  previous: { file: string; time: string | null; n: number; deviance: number; converged: boolean };
+  coefficients: CoefficientMovement[];
+  /** Binomial models: both evaluated now, on the same rows (this run's dataset and --where). */
+  auc?: { previous: number | null; new: number; difference: number | null; error?: string };
+}
+
+async function compareModels(previous: GlmModel, model: GlmModel, query: DatasetQuery, file: string, progress: FitProgress): Promise<ModelComparison> {
+  const terms = [...model.names, ...previous.names.filter((t) => !model.names.includes(t))];
+  const coefficients = terms.map((term) => {
+    const a = previous.coefficients.find((c) => c.term === term);
+    const b = model.coefficients.find((c) => c.term === term);
+    const difference = a && b ? b.estimate - a.estimate : null;
+    return {
+      term,
+      previous: a ? a.estimate : null,
+      new: b ? b.estimate : null,
+      difference,
+      difference_in_se: difference !== null && a && a.std_error > 0 ? difference / a.std_error : null,
+    };
+  });
+  const comparison: ModelComparison = {
+    previous: { file: resolve(file), time: previous.provenance?.time ?? null, n: previous.n, deviance: previous.deviance, converged: previous.converged },
+    coefficients,
+  };
+  if (model.family.name === "binomial") {
+    progress.note("evaluating the new and the previous model on the same rows", "evaluating");
+    // One risk group: only the AUC is compared, and risk groups would add cells that a small
+    // subset could push under a station's minimum cell size.
+    const aucOnly = { riskCutpoints: [] as number[] };
+    const now: GlmEvaluation = await model.evaluate(query, aucOnly);
+    let before: number | null = null;
+    let error: string | undefined;
+    try {
+      before = previous.family.name === "binomial" ? (await previous.evaluate(query, aucOnly)).auc : null;
+      if (before === null) error = `the previous model is ${previous.family.name}, not binomial`;
+    } catch (err) {
+      // A previous model that no longer fits today's schema (a column or level gone) still gets
+      // its coefficients compared; only its AUC is unknown.
+      if (!(err instanceof WerkplaatsError) || !["BAD_INPUT", "UNKNOWN_COLUMN", "BAD_FORMULA", "UNKNOWN_DATASET"].includes(err.code)) throw err;
+      error = `the previous model could not be evaluated on these rows: ${err.message}`;
+    }
+    comparison.auc = { previous: before, new: now.auc, difference: before === null ? null : now.auc - before, ...(error ? { error } : {}) };
+  }
+  const largest = coefficients.reduce((m, c) => (c.difference_in_se !== null && Math.abs(c.difference_in_se) > Math.abs(m?.difference_in_se ?? 0) ? c : m), undefined as CoefficientMovement | undefined);
+  progress.note(
+    `compared with ${file}: largest movement ${largest ? `${largest.term} ${largest.difference_in_se!.toFixed(2)} SE` : "none"}${comparison.auc && comparison.auc.difference !== null ? `, AUC ${comparison.auc.previous!.toFixed(4)} → ${comparison.auc.new.toFixed(4)}` : ""}`,
+    "compared",
+    { comparison },
+  );
+  return comparison;
+}
+
+function formatComparison(c: ModelComparison): string {
+  const num = (x: number | null, digits = 6) => (x === null ? "—" : Number.isFinite(x) ? String(Number(x.toPrecision(digits))) : String(x));
+  const rows = [["term", "previous", "new", "difference", "diff / prev SE"], ...c.coefficients.map((m) => [m.term, num(m.previous), num(m.new), num(m.difference, 4), m.difference_in_se === null ? "—" : m.difference_in_se.toFixed(2)])];
+  const widths = rows[0].map((_, k) => Math.max(...rows.map((r) => r[k].length)));
+  const table = rows.map((r) => r.map((cell, k) => (k === 0 ? cell.padEnd(widths[k]) : cell.padStart(widths[k]))).join("  "));
+  const lines = ["", `Compared with the previous model (${c.previous.file}${c.previous.time ? `, fitted ${c.previous.time}` : ""}; n ${c.previous.n}):`, ...table];
+  if (c.auc) {
+    lines.push(c.auc.previous === null ? `AUC ${c.auc.new.toFixed(4)} (previous: ${c.auc.error})` : `AUC ${c.auc.previous.toFixed(4)} → ${c.auc.new.toFixed(4)} (${c.auc.difference! >= 0 ? "+" : ""}${c.auc.difference!.toFixed(4)}), both on the same rows now`);
+  }
+  return lines.join("\n") + "\n";
 }

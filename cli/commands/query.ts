@@ -4,12 +4,15 @@
  * expressions are parsed here, before any station is contacted, so a typo exits 2 or 3 at once.
  */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { BadInput } from "../../common/errors.js";
 import { Federation } from "../../sdk/federation.js";
 import type { DatasetQuery, IndicatorDefinition } from "../../sdk/query/dataset-query.js";
 import { parseWhere } from "../../sdk/query/where.js";
 import { parseArgs, wholeNumber } from "../args.js";
 import { UsageError } from "../exit-codes.js";
+import { CommandLog, logFormatOf } from "../log.js";
+import { writeOutFile } from "../out-file.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 
@@ -42,7 +45,13 @@ Options:
   --per N                    scale of proportions (1), rates (1000) and indicators (100)
   --level L                  confidence level of intervals (default 0.95)
   --timeout SECONDS          deadline of every call to a station (default ${DEFAULT_TIMEOUT_SECONDS})
-  --json                     print exactly one JSON object on stdout: the result
+  --json                     print exactly one JSON object on stdout: the result, with its
+                             provenance (the call, jobs, stations, snapshot fingerprints, versions,
+                             time), which 'werkplaats replay' runs again
+  --out RESULT.json          also save that JSON object (atomically: a failed run leaves an
+                             existing file as it was)
+  --log-format text|json     what goes to stderr: human lines (default) or one JSON object per
+                             event ({"time","level","command","event",…}) for log collectors
 
 Withheld cells print as "x" (in JSON: null with "suppressed": true and a "reason").
 
@@ -53,8 +62,8 @@ Examples:
   werkplaats query --federation fed.json --dataset neighbourhood proportion 'diabetes' --by neighbourhood
   werkplaats query --federation fed.json --dataset neighbourhood indicators profile.json --by neighbourhood
 
-Exit codes: 0 ok; 2 usage; 3 bad expression, unknown column or dataset; 4 refused by a station's
-policy; 5 too few stations; 6 a station unreachable; 8 protocol violation.
+Exit codes: 0 ok; 1 internal error; 2 usage; 3 bad expression, unknown column or dataset; 4 refused
+by a station's policy; 5 too few stations; 6 a station unreachable; 8 protocol violation.
 `;
 
 const STATISTICS = ["count", "crosstab", "mean", "summary", "sum", "variance", "histogram", "quantile", "proportion", "rate", "standardised-rate", "indicators"];
@@ -78,6 +87,8 @@ export async function queryCommand(argv: string[]): Promise<number> {
       "min-cell-size": { type: "string" },
       timeout: { type: "string" },
       json: { type: "boolean" },
+      out: { type: "string" },
+      "log-format": { type: "string" },
     },
     "query",
   );
@@ -99,6 +110,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
   const per = values.per === undefined ? undefined : positiveNumber(values.per, "per");
   const level = values.level === undefined ? undefined : positiveNumber(values.level, "level");
   const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : positiveNumber(values.timeout, "timeout");
+  const log = new CommandLog("query", logFormatOf(values["log-format"]));
   const common = { ...(by.length > 0 ? { by } : {}), ...(minCellSize !== undefined ? { minCellSize } : {}) };
 
   // Everything the analyst typed is checked before a station is contacted.
@@ -161,11 +173,18 @@ export async function queryCommand(argv: string[]): Promise<number> {
       throw new UsageError(`unknown statistic "${statistic}"`);
   }
 
+  const started = Date.now();
   const fed = await Federation.connect(values.federation, { timeoutMs: timeoutSeconds * 1000 });
   try {
+    if (log.format === "json") log.info("connected", `connected to ${fed.stations.join(", ")}`, { stations: fed.stations });
     let query = fed.dataset(values.dataset);
     if (values.where !== undefined) query = query.where(values.where);
     const result = await run(query);
+    if (log.format === "json") log.info("computed", `${statistic} computed in ${((Date.now() - started) / 1000).toFixed(2)} s`, { statistic, seconds: (Date.now() - started) / 1000 });
+    if (values.out) {
+      writeOutFile(values.out, JSON.stringify(result.toJSON(), null, 2) + "\n");
+      log.info("saved", `result saved to ${resolve(values.out)}`, { file: resolve(values.out) });
+    }
     process.stdout.write(values.json ? JSON.stringify(result.toJSON()) + "\n" : result.toString() + "\n");
     return 0;
   } finally {

@@ -1,8 +1,8 @@
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parse } from "csv-parse/sync";
-import { ConfigInvalid, WerkplaatsError } from "../../common/errors.js";
-import { datasetPath, loadConfig } from "../../station-daemon/config.js";
+import { WerkplaatsError } from "../../common/errors.js";
+import { loadConfig } from "../../station-daemon/config.js";
+import { openDatasetSource } from "../../station-daemon/sources/index.js";
 import { loadPolicy, type KnownDatasets } from "../../station-daemon/governance/policy.js";
 import { parseArgs } from "../args.js";
 import { EXIT, UsageError } from "../exit-codes.js";
@@ -30,7 +30,7 @@ export async function stationPolicyCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("station policy check takes one folder: werkplaats station policy check DIR");
   const dir = positionals[0];
   try {
-    const policy = loadPolicy(dir, { datasets: knownDatasets(dir) });
+    const policy = loadPolicy(dir, { datasets: await knownDatasets(dir) });
     if (values.json) {
       process.stdout.write(JSON.stringify({ ok: true, studies: policy.studies.map((s) => ({ id: s.id, expires: s.expires, researchers: s.researchers.length })) }) + "\n");
     } else {
@@ -49,21 +49,21 @@ export async function stationPolicyCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** Datasets and their columns from station.json and each CSV's header line, when the folder is a station. */
-function knownDatasets(dir: string): KnownDatasets | undefined {
+/**
+ * Datasets and their columns as the station would open them (CSV, Parquet or a database table),
+ * when the folder is a station: a policy naming a column the data lacks is an error.
+ */
+async function knownDatasets(dir: string): Promise<KnownDatasets | undefined> {
   if (!existsSync(join(resolve(dir), "station.json"))) return undefined;
   const config = loadConfig(dir);
   const known = new Map<string, string[]>();
-  for (const source of config.datasets) {
-    const file = datasetPath(dir, source);
-    if (!existsSync(file)) throw new ConfigInvalid(`data file ${file} of dataset ${source.name} (station.json) does not exist`);
-    const fd = openSync(file, "r");
-    const buf = Buffer.alloc(1 << 20);
-    const got = readSync(fd, buf, 0, buf.length, 0);
-    closeSync(fd);
-    const head = buf.subarray(0, got).toString("utf8").split(/\r?\n/, 1)[0] ?? "";
-    const [columns] = parse(head, { to_line: 1 }) as string[][];
-    known.set(source.name, (columns ?? []).map((c) => c.trim()));
+  for (const dataset of config.datasets) {
+    const source = await openDatasetSource(dataset, { dir });
+    try {
+      known.set(dataset.name, [...source.table.columns.keys()]);
+    } finally {
+      await source.close();
+    }
   }
   return known;
 }

@@ -9,8 +9,8 @@ import { BadInput, UnknownDataset, WerkplaatsError } from "../../common/errors.j
 import { writeFileAtomic } from "../../common/files.js";
 import { arithColumns, parseFormula, variableColumns } from "../../common/formula.js";
 import { GlmModel, type PredictionRow } from "../../sdk/glm/index.js";
-import { datasetPath, loadConfig } from "../../station-daemon/config.js";
-import { loadCsv } from "../../station-daemon/data/csv.js";
+import { isFileSource, loadConfig } from "../../station-daemon/config.js";
+import { openDatasetSource } from "../../station-daemon/sources/index.js";
 import type { Column, Table } from "../../station-daemon/data/table.js";
 import { parseArgs } from "../args.js";
 import { UsageError } from "../exit-codes.js";
@@ -84,7 +84,12 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
   if (!datasetName) throw new UsageError(`station ${config.name} has ${names.length} datasets (${names.join(", ")}): name one with --dataset`);
   const source = config.datasets.find((d) => d.name === datasetName);
   if (!source) throw new UnknownDataset(datasetName, names);
-  const table = await loadCsv({ file: datasetPath(dir, source), dataset: source.name });
+  if (!isFileSource(source)) {
+    throw new BadInput(`dataset ${source.name} of station ${config.name} is a database table; scoring it is not supported yet (export the rows to score, or score in the database)`);
+  }
+  const opened = await openDatasetSource(source, { dir });
+  const table = opened.table;
+  await opened.close();
 
   const needed = modelColumns(model);
   checkColumns({ model, table, needed, station: config.name, id: values.id });

@@ -23,6 +23,7 @@ import {
   type ParsedFormula,
 } from "../../common/formula.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
+import { type Provenance, isProvenance } from "../../common/provenance.js";
 import { normalQuantile, normalSurvival, studentTwoSided } from "./distributions.js";
 import { resolveFamily, type Family, type Link } from "./family.js";
 
@@ -72,6 +73,8 @@ export interface GlmModelJSON {
   covariance: number[][];
   ratios?: GlmRatio[];
   warnings: string[];
+  /** How the model was fitted: formula, family, link, levels, options, jobs, stations, snapshots, versions, time. */
+  provenance?: Provenance;
 }
 
 export interface GlmModelInit {
@@ -100,6 +103,7 @@ export interface GlmModelInit {
   iterations: number;
   converged: boolean;
   warnings: string[];
+  provenance?: Provenance;
 }
 
 /** A row for `predict`: numbers, category text, booleans; null/undefined/NaN are missing. */
@@ -133,6 +137,8 @@ export class GlmModel {
   readonly warnings: readonly string[];
   readonly coefficients: readonly GlmCoefficient[];
   readonly statisticKind: "z" | "t";
+  /** How it was fitted (common/provenance.ts); absent for a model built by hand or saved before provenance. */
+  readonly provenance?: Provenance;
   private readonly parsed: ParsedFormula;
 
   constructor(init: GlmModelInit) {
@@ -164,6 +170,7 @@ export class GlmModel {
     this.iterations = init.iterations;
     this.converged = init.converged;
     this.warnings = [...init.warnings];
+    if (init.provenance) this.provenance = init.provenance;
     this.statisticKind = family.estimatedDispersion ? "t" : "z";
     this.parsed = parseFormula(init.formula);
     this.coefficients = this.names.map((term, i) => {
@@ -315,6 +322,7 @@ export class GlmModel {
       covariance: Array.from({ length: p }, (_, i) => this.covariance.slice(i * p, (i + 1) * p)),
       ...(ratios.length > 0 ? { ratios } : {}),
       warnings: [...this.warnings],
+      ...(this.provenance ? { provenance: this.provenance } : {}),
     };
   }
 
@@ -324,6 +332,11 @@ export class GlmModel {
    */
   evaluate<E, O = unknown>(dataset: { evaluateModel(model: GlmModel, options?: O): Promise<E> }, options?: O): Promise<E> {
     return dataset.evaluateModel(this, options);
+  }
+
+  /** The same model with other provenance (say, with the files a `--local` fit served). */
+  withProvenance(provenance: Provenance): GlmModel {
+    return GlmModel.fromJSON({ ...this.toJSON(), provenance });
   }
 
   /** Writes the model as JSON atomically: a failed save never leaves a half-written file. */
@@ -370,6 +383,7 @@ export class GlmModel {
       iterations: j.iterations,
       converged: j.converged,
       warnings: j.warnings ?? [],
+      ...(isProvenance(j.provenance) ? { provenance: j.provenance } : {}),
     });
   }
 

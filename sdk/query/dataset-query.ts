@@ -2,6 +2,9 @@ import { BadInput, StationUnreachable, UnknownColumn } from "../../common/errors
 import type { Expr } from "../../common/expression.js";
 import { type DesignColumnType, designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
 import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, type JobSpec, type LinkName, descriptiveLength } from "../../common/job.js";
+import { PROVENANCE_FORMAT, type Provenance, type ProvenanceCall } from "../../common/provenance.js";
+import { PROTOCOL_VERSION } from "../../common/schema.js";
+import { SOFTWARE_VERSION } from "../../common/version.js";
 import type { Federation } from "../federation.js";
 import {
   type EvaluateGlmOptions,
@@ -38,6 +41,11 @@ export interface GlmOptions {
   onIteration?: (info: GlmIterationInfo & { stations: string[] }) => void;
   /** Throw `NotConverged` instead of returning a model with a warning (scheduled scripts). */
   failOnNotConverged?: boolean;
+  /**
+   * Factor levels to code the design with instead of the stations' released ones (a replay pins
+   * the levels the original fit used, so the coefficients keep their meaning).
+   */
+  levels?: Record<string, string[]>;
 }
 
 export interface GroupOptions {
@@ -147,15 +155,19 @@ export class DatasetQuery {
   async count(options: CountOptions = {}): Promise<CountResult> {
     const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
-    const result = await this.runDescriptive({ kind: "count", by });
-    return new CountResult({ dataset: this.dataset, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "count", by });
+    const provenance = jobs.provenance("count", [{ ...pinned(by), minCellSize }]);
+    return new CountResult({ dataset: this.dataset, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize, provenance });
   }
 
   async mean(column: string, options: GroupOptions & DisclosureOptions = {}): Promise<MeanResult> {
     const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
-    const result = await this.runDescriptive({ kind: "moments", column, by });
-    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "moments", column, by });
+    const provenance = jobs.provenance("mean", [column, { ...pinned(by), minCellSize }]);
+    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -167,12 +179,14 @@ export class DatasetQuery {
     const by = this.groupBy(options);
     let shift = options.shift;
     if (shift !== undefined && !Number.isFinite(shift)) throw new BadInput("the shift must be a finite number");
+    const jobs = this.recorder();
     if (shift === undefined) {
-      const overall = await this.runDescriptive({ kind: "moments", column, by: [] });
+      const overall = await jobs.run({ kind: "moments", column, by: [] });
       shift = roundedShift(overall.sum);
     }
-    const result = await this.runDescriptive({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
-    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, shift, stations: result.stations, minCellSize });
+    const result = await jobs.run({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
+    const provenance = jobs.provenance("summary", [column, { ...pinned(by), minCellSize, shift }]);
+    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, shift, stations: result.stations, minCellSize, provenance });
   }
 
   /** The sum of a column per group (with n, mean, variance and SD beside it): `summary`. */
@@ -190,8 +204,10 @@ export class DatasetQuery {
     const minCellSize = checkMinCellSize(options.minCellSize);
     if (rowColumn === columnColumn) throw new BadInput(`a cross-tabulation needs two different columns, not "${rowColumn}" twice`);
     const [rows, columns] = this.groupBy({ by: [rowColumn, columnColumn], levels: options.levels });
-    const result = await this.runDescriptive({ kind: "count", by: [rows, columns] });
-    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows, columns, sum: result.sum, stations: result.stations, minCellSize });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "count", by: [rows, columns] });
+    const provenance = jobs.provenance("crosstab", [rowColumn, columnColumn, { levels: pinned([rows, columns]).levels, minCellSize }]);
+    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows, columns, sum: result.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /** Counts per bin (and below, above, missing), per group, in one job. */
@@ -202,8 +218,10 @@ export class DatasetQuery {
       throw new BadInput("a histogram needs at least two finite, strictly increasing edges (edges: [60, 70, 80, 90])");
     }
     const by = this.groupBy(options);
-    const result = await this.runDescriptive({ kind: "histogram", column, edges: [...edges], by });
-    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by, edges, sum: result.sum, stations: result.stations, minCellSize });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "histogram", column, edges: [...edges], by });
+    const provenance = jobs.provenance("histogram", [column, { edges: [...edges], ...pinned(by), minCellSize }]);
+    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by, edges, sum: result.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -225,8 +243,9 @@ export class DatasetQuery {
     if (!Number.isInteger(bins) || bins < 1 || bins > 10_000) throw new BadInput("bins must be a whole number from 1 to 10 000");
     const by = this.groupBy(options);
     let range = options.range;
+    const jobs = this.recorder();
     if (range === undefined) {
-      const m = (await this.runDescriptive({ kind: "moments", column, by: [] })).sum;
+      const m = (await jobs.run({ kind: "moments", column, by: [] })).sum;
       const n = m[0];
       if (!(n > 0)) throw new BadInput(`column "${column}" has no values in the rows selected; there are no quantiles`);
       const mean = m[1] / n;
@@ -236,8 +255,9 @@ export class DatasetQuery {
     }
     const [lower, upper] = range;
     if (!(Number.isFinite(lower) && Number.isFinite(upper) && upper > lower)) throw new BadInput("range must be [lower, upper] with lower < upper");
-    const result = await this.runDescriptive({ kind: "quantile", column, lower, upper, bins, by });
-    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by, probabilities, lower, upper, bins, sum: result.sum, stations: result.stations, minCellSize });
+    const result = await jobs.run({ kind: "quantile", column, lower, upper, bins, by });
+    const provenance = jobs.provenance("quantile", [column, [...probabilities], { bins, range: [lower, upper], ...pinned(by), minCellSize }]);
+    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by, probabilities, lower, upper, bins, sum: result.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -249,8 +269,10 @@ export class DatasetQuery {
     const level = checkLevel(options.level);
     const per = checkPer(options.per ?? 1);
     const by = this.groupBy(options);
-    const result = await this.runDescriptive({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by }] });
-    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by, sum: result.sum, per, level, stations: result.stations, minCellSize });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by }] });
+    const provenance = jobs.provenance("proportion", [condition, { ...pinned(by), minCellSize, level, per }]);
+    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by, sum: result.sum, per, level, stations: result.stations, minCellSize, provenance });
   }
 
   /** `proportion` scaled to a rate per 1 000 (or `per`). */
@@ -278,8 +300,11 @@ export class DatasetQuery {
       if (typeof w !== "number" || !Number.isFinite(w) || w < 0) throw new BadInput(`the reference population needs a non-negative weight for age group "${level}"`);
     }
     if (!(age.levels.reduce((s, l) => s + reference[l], 0) > 0)) throw new BadInput("the reference population's weights sum to 0");
-    const result = await this.runDescriptive({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by: [...by, age] }] });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by: [...by, age] }] });
+    const provenance = jobs.provenance("standardisedRate", [condition, { ageColumn: options.ageColumn, reference, ...pinned([...by, age]), by: by.map((g) => g.column), minCellSize, per, level }]);
     return new StandardisedRateResult({
+      provenance,
       dataset: this.dataset,
       where: this.whereText,
       condition: formatWhere(parseWhere(condition)),
@@ -322,8 +347,13 @@ export class DatasetQuery {
         per: checkPer(d.per ?? options.per ?? 100),
       };
     });
-    const result = await this.runDescriptive({ kind: "indicators", indicators: specs });
-    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: infos, sum: result.sum, level, stations: result.stations, minCellSize });
+    const jobs = this.recorder();
+    const result = await jobs.run({ kind: "indicators", indicators: specs });
+    const provenance = jobs.provenance("indicators", [
+      definitions.map((d, i) => ({ name: d.name, numerator: d.numerator, ...(d.denominator !== undefined ? { denominator: d.denominator } : {}), by: infos[i].by.map((g) => g.column), per: infos[i].per })),
+      { levels: pinned(infos.flatMap((i) => i.by)).levels, minCellSize, level },
+    ]);
+    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: infos, sum: result.sum, level, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -331,8 +361,9 @@ export class DatasetQuery {
    * sums every station's score, information and deviance at the current coefficients.
    */
   async glm(formula: string, options: GlmOptions = {}): Promise<GlmModel> {
-    const { levels, columns } = this.designSchema(formula);
+    const { levels, columns } = this.designSchema(formula, options.levels);
     const family = options.family ?? "gaussian";
+    const jobs = this.recorder({ keep: "first-and-last" });
     const pinned = { stations: undefined as string[] | undefined, round: 0 };
     let lastStations: string[] = [];
     const model = await fitGlm({
@@ -346,7 +377,7 @@ export class DatasetQuery {
       ...(options.failOnNotConverged ? { failOnNotConverged: true } : {}),
       aggregate: async (_beta, computation) => {
         const p = designColumns(parseFormula(computation.formula), { levels: computation.levels, columns, dataset: this.dataset }).columns.length;
-        const result = await this.federation.run({ dataset: this.dataset, where: this.filter, computation }, glmVectorLengthFor(p));
+        const result = await jobs.run(computation, glmVectorLengthFor(p));
         pinned.round++;
         // Every round must cover the same rows: a station that drops out of one iteration (or
         // comes back) would make the fit silently wrong, so the fit stops instead.
@@ -367,7 +398,14 @@ export class DatasetQuery {
       },
       ...(options.onIteration ? { onIteration: (info: GlmIterationInfo) => options.onIteration!({ ...info, stations: lastStations }) } : {}),
     });
-    return model;
+    const glmOptions = {
+      family: model.family.name,
+      link: model.link.name,
+      levels: model.levels,
+      ...(options.weights ? { weights: options.weights } : {}),
+      ...(options.maxIterations ? { maxIterations: options.maxIterations } : {}),
+    };
+    return model.withProvenance(jobs.provenance("glm", [formula, glmOptions]));
   }
 
   /** Federated evaluation of a binomial model on this query's rows: AUC, Brier, calibration. */
@@ -387,7 +425,7 @@ export class DatasetQuery {
   }
 
   /** Levels and column types of every variable a formula reads, from the stations' schemas. */
-  private designSchema(formula: string): { levels: Record<string, string[]>; columns: Record<string, DesignColumnType> } {
+  private designSchema(formula: string, given?: Record<string, string[]>): { levels: Record<string, string[]>; columns: Record<string, DesignColumnType> } {
     const schema = this.federation.schemaOf(this.dataset);
     const parsed = parseFormula(formula);
     const levels: Record<string, string[]> = {};
@@ -400,6 +438,10 @@ export class DatasetQuery {
       // Levels travel only for what the design codes as dummies: categorical columns, and
       // numeric ones wrapped in factor(). A numeric column stays numeric.
       if (col.type === "categorical" || asFactor.has(name)) {
+        if (given?.[name]) {
+          levels[name] = [...given[name]];
+          continue;
+        }
         if (!col.levels || col.levels.length === 0) throw new BadInput(`column "${name}" has no released levels; it cannot be used as a factor`);
         levels[name] = [...col.levels];
       }
@@ -407,9 +449,9 @@ export class DatasetQuery {
     return { levels, columns };
   }
 
-  private runDescriptive(computation: Computation): Promise<AggregateResult> {
-    const job: JobSpec = { dataset: this.dataset, where: this.filter, computation };
-    return this.federation.run(job, descriptiveLength(computation));
+  /** Runs this query's jobs and remembers them, for the result's provenance. */
+  private recorder(options: { keep?: "all" | "first-and-last" } = {}): JobRecorder {
+    return new JobRecorder({ federation: this.federation, dataset: this.dataset, filter: this.filter, whereText: this.whereText, keep: options.keep ?? "all" });
   }
 
   /**
@@ -447,4 +489,48 @@ function roundedShift(moments: ArrayLike<number>): number {
   const sd = n > 1 ? Math.sqrt(Math.max(0, (s2 - (s1 * s1) / n) / (n - 1))) : 0;
   const scale = sd > 0 ? 2 ** Math.floor(Math.log2(sd)) : Math.abs(mean) > 0 ? 2 ** Math.floor(Math.log2(Math.abs(mean))) : 1;
   return Math.round(mean / scale) * scale;
+}
+
+/** The group-by columns and the levels they were laid out with, as a query option. */
+function pinned(by: readonly GroupBy[]): { by: string[]; levels: Record<string, string[]> } {
+  return { by: by.map((g) => g.column), levels: Object.fromEntries(by.map((g) => [g.column, [...g.levels]])) };
+}
+
+/**
+ * The jobs one result or model took, and the stations whose rows are in it: what its provenance
+ * records. A model keeps its first and last job only (they differ in the coefficients alone).
+ */
+class JobRecorder {
+  private readonly jobs: JobSpec[] = [];
+  private count = 0;
+  private last?: AggregateResult;
+
+  constructor(private readonly options: { federation: Federation; dataset: string; filter?: Expr; whereText?: string; keep: "all" | "first-and-last" }) {}
+
+  async run(computation: Computation, vectorLength = descriptiveLength(computation)): Promise<AggregateResult> {
+    const job: JobSpec = { dataset: this.options.dataset, ...(this.options.filter ? { where: this.options.filter } : {}), computation };
+    const result = await this.options.federation.run(job, vectorLength);
+    this.count++;
+    if (this.options.keep === "all" || this.jobs.length < 2) this.jobs.push(job);
+    else this.jobs[1] = job;
+    this.last = result;
+    return result;
+  }
+
+  provenance(method: string, args: unknown[]): Provenance {
+    const call: ProvenanceCall = { method, args: JSON.parse(JSON.stringify(args)) as unknown[] };
+    const { federation, stations } = this.options.federation.provenanceOf(this.options.dataset, this.last?.stations ?? []);
+    return {
+      format: PROVENANCE_FORMAT,
+      time: new Date().toISOString(),
+      sdk: { softwareVersion: SOFTWARE_VERSION, protocolVersion: PROTOCOL_VERSION },
+      federation,
+      dataset: this.options.dataset,
+      ...(this.options.filter ? { where: this.options.filter, whereText: this.options.whereText } : {}),
+      call,
+      jobs: JSON.parse(JSON.stringify(this.jobs)) as JobSpec[],
+      jobCount: this.count,
+      stations,
+    };
+  }
 }
