@@ -4,9 +4,9 @@
  * and throws them away when the job ends, so no key serves two jobs or two purposes.
  */
 import { hkdfSync, randomBytes } from "node:crypto";
-import { x25519 } from "@noble/curves/ed25519.js";
 import { BadInput, ProtocolViolation } from "../common/errors.js";
 import { encodeFields, type Field } from "./encoding.js";
+import { x25519PublicKey, x25519SharedSecret } from "./curves.js";
 import { KEY_BYTES } from "./params.js";
 
 export interface KeyPair {
@@ -16,12 +16,12 @@ export interface KeyPair {
 
 export function generateKeyPair(): KeyPair {
   const secretKey = new Uint8Array(randomBytes(KEY_BYTES));
-  return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+  return { secretKey, publicKey: x25519PublicKey(secretKey) };
 }
 
 export function publicKeyOf(secretKey: Uint8Array): Uint8Array {
   if (secretKey.length !== KEY_BYTES) throw new BadInput(`an X25519 secret key is ${KEY_BYTES} bytes, got ${secretKey.length}`);
-  return x25519.getPublicKey(secretKey);
+  return x25519PublicKey(secretKey);
 }
 
 /**
@@ -40,12 +40,7 @@ export function agree(options: {
   if (options.publicKey.length !== KEY_BYTES) {
     throw new ProtocolViolation(`an X25519 public key is ${KEY_BYTES} bytes, got ${options.publicKey.length}`);
   }
-  let shared: Uint8Array;
-  try {
-    shared = x25519.getSharedSecret(options.secretKey, options.publicKey);
-  } catch (cause) {
-    throw new ProtocolViolation(`X25519 agreement failed (low-order public key?): ${(cause as Error).message}`);
-  }
+  const shared = x25519SharedSecret(options.secretKey, options.publicKey);
   const info = encodeFields(options.purpose, options.fields);
   const key = new Uint8Array(hkdfSync("sha256", shared, options.context, info, KEY_BYTES));
   shared.fill(0);

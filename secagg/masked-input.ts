@@ -9,7 +9,7 @@
  */
 import { ProtocolViolation } from "../common/errors.js";
 import { type JobTerms } from "./advertise-keys.js";
-import { encode, ringAdd, ringFromBytes, ringSub, ringToBytes } from "./fixedpoint.js";
+import { encode, ringAccumulate, ringFromBytes, ringToBytes } from "./fixedpoint.js";
 import { agree } from "./keyagreement.js";
 import { compareNames, expectArray, expectBytes, expectObject, type KeyAdvertisement } from "./messages.js";
 import { PROTOCOL_LABEL } from "./params.js";
@@ -96,14 +96,14 @@ export function maskInput(options: {
   const { terms, self, input } = options;
   // The range bound counts every station of the job: any subset of them may end up in the sum.
   const y = encode(input, { stations: terms.stations.length });
-  ringAdd(y, expandMask(options.selfMaskSeed, input.length));
+  const masks: Array<{ vector: Uint32Array; sign: 1 | -1 }> = [{ vector: expandMask(options.selfMaskSeed, input.length), sign: 1 }];
   for (const peer of options.u2Peers) {
     const seed = pairwiseSeed({ terms, secretKey: options.maskingSecretKey, publicKey: peer.maskingPublicKey, stations: [self, peer.station] });
-    const mask = expandMask(seed, input.length);
+    masks.push({ vector: expandMask(seed, input.length), sign: pairwiseSign(self, peer.station) > 0 ? 1 : -1 });
     seed.fill(0);
-    if (pairwiseSign(self, peer.station) > 0) ringAdd(y, mask);
-    else ringSub(y, mask);
   }
+  ringAccumulate(y, masks);
+  for (const m of masks) m.vector.fill(0);
   return ringToBytes(y);
 }
 

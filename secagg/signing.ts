@@ -7,9 +7,9 @@
  * type, then every field with a type tag and a length prefix. The encoding is injective, so a
  * signature on one statement can never be reinterpreted as another statement or another job.
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { BadInput } from "../common/errors.js";
 import { encodeFields, type Field } from "./encoding.js";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "./curves.js";
 import { KEY_BYTES, PROTOCOL_LABEL, SIGNATURE_BYTES } from "./params.js";
 
 /** The statement types; each is its own signing domain. */
@@ -20,7 +20,7 @@ export const STATEMENT = {
 export type StatementLabel = (typeof STATEMENT)[keyof typeof STATEMENT];
 
 export function signStatement(options: { label: StatementLabel; fields: readonly Field[]; secretKey: Uint8Array }): Uint8Array {
-  return ed25519.sign(encodeFields(options.label, options.fields), options.secretKey);
+  return ed25519Sign(encodeFields(options.label, options.fields), options.secretKey);
 }
 
 /** True only for a well-formed, valid signature; malformed input is simply not a valid signature. */
@@ -32,12 +32,7 @@ export function verifyStatement(options: {
 }): boolean {
   if (!(options.signature instanceof Uint8Array) || options.signature.length !== SIGNATURE_BYTES) return false;
   if (!(options.publicKey instanceof Uint8Array) || options.publicKey.length !== KEY_BYTES) return false;
-  try {
-    // zip215: false — RFC 8032 strict verification, so one signature has one valid encoding.
-    return ed25519.verify(options.signature, encodeFields(options.label, options.fields), options.publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
+  return ed25519Verify(options.signature, encodeFields(options.label, options.fields), options.publicKey);
 }
 
 /** The identity public key of an Ed25519 secret key (32-byte seed). */
@@ -45,5 +40,5 @@ export function identityPublicKey(secretKey: Uint8Array): Uint8Array {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== KEY_BYTES) {
     throw new BadInput(`an Ed25519 identity secret key is ${KEY_BYTES} bytes`);
   }
-  return ed25519.getPublicKey(secretKey);
+  return ed25519PublicKey(secretKey);
 }

@@ -10,7 +10,7 @@ import { ProtocolViolation } from "../common/errors.js";
 import type { JobTerms, Roster } from "./advertise-keys.js";
 import { verifySurvivorSignature } from "./consistency-check.js";
 import { equalBytes } from "./encoding.js";
-import { ringAdd, ringSub } from "./fixedpoint.js";
+import { ringAccumulate, ringAdd, ringSub } from "./fixedpoint.js";
 import { publicKeyOf } from "./keyagreement.js";
 import { pairwiseSeed, pairwiseSign } from "./masked-input.js";
 import {
@@ -116,15 +116,17 @@ export function reconstructSum(options: {
   const { terms, elements } = options;
   const u3 = [...options.maskedVectors.keys()];
   const sum = new Uint32Array(elements * LIMBS_PER_ELEMENT);
-  for (const vector of options.maskedVectors.values()) ringAdd(sum, vector);
 
   const sharesOf = (owner: string, kind: keyof RevealedShares) =>
     [...options.revealed].map(([holder, shares]) => ({ x: shareX(terms, holder), y: shares[kind].get(owner)! }));
 
+  // Σ masked inputs − Σ self masks, in one pass over the vectors.
+  const addends: Array<{ vector: Uint32Array; sign: 1 | -1 }> = [...options.maskedVectors.values()].map((vector) => ({ vector, sign: 1 as const }));
   for (const survivor of u3) {
     const seed = combine({ shares: sharesOf(survivor, "selfMask"), threshold: terms.threshold });
-    ringSub(sum, expandMask(seed, elements));
+    addends.push({ vector: expandMask(seed, elements), sign: -1 });
   }
+  ringAccumulate(sum, addends);
   for (const dropped of options.u2.filter((name) => !u3.includes(name))) {
     const secretKey = combine({ shares: sharesOf(dropped, "maskingKey"), threshold: terms.threshold });
     // The advertised public key commits the dropped station to its s_sk: wrong shares show here.
