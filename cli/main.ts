@@ -40,6 +40,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   glm: glmCommand,
   query: queryCommand,
   replay: replayCommand,
+  keys: keysCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigInvalid } from "../../common/errors.js";
 import { readFederationFile } from "../../sdk/federation-file.js";
-import { initStation, parseDataArgument } from "../../station-daemon/config.js";
+import { PUBLIC_KEY_FILE, initStation, loadConfig, parseDataArgument, saveConfig } from "../../station-daemon/config.js";
 import { Station } from "../../station-daemon/station.js";
 import { parseArgs } from "../args.js";
 import { UsageError } from "../exit-codes.js";
@@ -26,6 +26,8 @@ const HELP = `werkplaats station — run an organisation's data station
       Shows the audit log; --verify detects edited, removed, reordered or truncated lines.
   werkplaats station score DIR --model M.json --dataset NAME --out FILE.csv   (see: station score --help)
       Applies a saved model to the station's own rows, locally; the scores stay at the station.
+  werkplaats station roster DIR --federation FEDERATION.json
+      Sets the station's roster from a federation file (after every member's identity key is known).
   werkplaats station start DIR
       Loads the datasets (a malformed file stops the station, naming file, line and column),
       serves on the configured address (port 0: a free one), prints "listening on HOST:PORT",
@@ -39,11 +41,35 @@ export async function stationCommand(argv: string[]): Promise<number> {
     return sub ? 0 : 2;
   }
   if (sub === "init") return init(rest);
+  if (sub === "roster") return roster(rest);
   if (sub === "start") return start(rest);
   if (sub === "policy") return stationPolicyCommand(rest);
   if (sub === "audit") return stationAuditCommand(rest);
   if (sub === "score") return stationScoreCommand(rest);
   throw new UsageError(`unknown station command "${sub}"\n${HELP}`);
+}
+
+/**
+ * The roster is the station's own list of federation members: it does secure aggregation only
+ * with stations listed here, whatever a coordinator claims. Set it (again) from a federation file.
+ */
+function roster(argv: string[]): number {
+  const { values, positionals } = parseArgs(argv, { federation: { type: "string" } }, "station roster");
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1 || !values.federation) throw new UsageError("usage: werkplaats station roster DIR --federation FEDERATION.json");
+  const dir = positionals[0];
+  const config = loadConfig(dir);
+  const members = readFederationFile(values.federation).stations.map((s) => ({ name: s.name, identityKey: s.identityKey }));
+  const own = members.find((m) => m.name === config.name);
+  const ownKey = readFileSync(join(resolve(dir), PUBLIC_KEY_FILE), "utf8").trim();
+  if (!own) throw new ConfigInvalid(`${values.federation} does not list this station (${config.name})`);
+  if (own.identityKey !== ownKey) throw new ConfigInvalid(`${values.federation} lists ${config.name} with another identity key than ${join(resolve(dir), PUBLIC_KEY_FILE)}`);
+  saveConfig(dir, { ...config, roster: members });
+  process.stdout.write(`station ${config.name}: roster set to ${members.map((m) => m.name).join(", ")} (restart the station to use it)\n`);
+  return 0;
 }
 
 function init(argv: string[]): number {
