@@ -5,24 +5,8 @@
  * gamma Q(½, x²) by Legendre's continued fraction, accurate to about 1e-15 relative far into the
  * tails; the t tail from the regularized incomplete beta function (Lentz's continued fraction).
  */
+import { logGamma } from "../../common/log-gamma.js";
 
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-const LOG_SQRT_PI = 0.5723649429247001;
-
-/** log Γ(x), x > 0 (Lanczos, g = 7; about 1e-15 relative). */
-export function logGamma(x: number): number {
-  if (x === 0.5) return LOG_SQRT_PI;
-  if (x === 1 || x === 2) return 0;
-  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
-  const z = x - 1;
-  let a = LANCZOS[0];
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += LANCZOS[i] / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
 
 const TINY = 1e-300;
 const EPS = 1e-16;

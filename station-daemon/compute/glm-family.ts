@@ -6,6 +6,7 @@
  */
 import { BadInput } from "../../common/errors.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
+import { logGamma } from "../../common/log-gamma.js";
 
 const EPSILON = 2.220446049250313e-16;
 /** R's C_logit_linkinv clamps |eta| at -log(DBL_EPSILON) so that mu stays strictly inside (0, 1). */
@@ -128,23 +129,3 @@ export function rowLink(link: LinkName): RowLink {
   return l;
 }
 
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-const LOG_FACTORIAL = (() => {
-  const t = new Float64Array(256);
-  for (let i = 2; i < t.length; i++) t[i] = t[i - 1] + Math.log(i);
-  return t;
-})();
-
-/** log Γ(x) for x > 0: exact sums of logs for small integers (counts), Lanczos (g = 7) otherwise. */
-export function logGamma(x: number): number {
-  if (Number.isInteger(x) && x >= 1 && x <= LOG_FACTORIAL.length) return LOG_FACTORIAL[x - 1];
-  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
-  const z = x - 1;
-  let a = LANCZOS[0];
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += LANCZOS[i] / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}

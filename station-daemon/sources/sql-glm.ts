@@ -34,20 +34,12 @@ import { columnTypes } from "../compute/glm-design.js";
 import { rowFamily, rowLink } from "../compute/glm-family.js";
 import type { SqlContext } from "./sql-descriptive.js";
 import { type SqlParams, type SqlSchema, whereSql } from "./sql.js";
+import { LANCZOS, LOG_FACTORIAL } from "../../common/log-gamma.js";
 
 const EPSILON = 2.220446049250313e-16;
 const LOGIT_THRESHOLD = 30;
 const LOGIT_MAX = -Math.log(EPSILON);
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-/** log((k)!) for k = 0..255, built exactly as compute/glm-family.ts builds its table. */
-const LOG_FACTORIAL = (() => {
-  const t = new Float64Array(256);
-  for (let i = 2; i < t.length; i++) t[i] = t[i - 1] + Math.log(i);
-  return Array.from(t);
-})();
+const LOG_FACTORIAL_TABLE = Array.from(LOG_FACTORIAL);
 /** Longest SQL text a formula may expand to (nested functions repeat their argument in CASEs). */
 const MAX_SQL_LENGTH = 4_000_000;
 
@@ -119,7 +111,7 @@ function xlogy(x: string, y: string): string {
 
 /** log Γ(y + 1), as compute/glm-family.ts logGamma(y + 1): exact table for small counts, Lanczos else. */
 function logGammaPlusOne(y: string, params: SqlParams): string {
-  const table = params.add(LOG_FACTORIAL, "float8[]");
+  const table = params.add(LOG_FACTORIAL_TABLE, "float8[]");
   const z = `((${y} + 1) - 1)`;
   let a = k(LANCZOS[0]);
   for (let i = 1; i < 9; i++) a = `(${a} + ${k(LANCZOS[i])} / (${z} + ${i}))`;
