@@ -6,7 +6,7 @@
 import { hkdfSync, randomBytes } from "node:crypto";
 import { BadInput, ProtocolViolation } from "../common/errors.js";
 import { encodeFields, type Field } from "./encoding.js";
-import { x25519PublicKey, x25519SharedSecret } from "./curves.js";
+import { x25519PublicKey, x25519SharedSecret } from "../common/curves.js";
 import { KEY_BYTES } from "./params.js";
 
 export interface KeyPair {

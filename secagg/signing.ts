@@ -9,7 +9,7 @@
  */
 import { BadInput } from "../common/errors.js";
 import { encodeFields, type Field } from "./encoding.js";
-import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "./curves.js";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../common/curves.js";
 import { KEY_BYTES, PROTOCOL_LABEL, SIGNATURE_BYTES } from "./params.js";
 
 /** The statement types; each is its own signing domain. */

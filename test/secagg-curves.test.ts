@@ -4,7 +4,7 @@
  */
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
-import { ed25519PublicKey, ed25519Sign, ed25519Verify, x25519PublicKey, x25519SharedSecret } from "../secagg/curves.js";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify, x25519PublicKey, x25519SharedSecret } from "../common/curves.js";
 import { ringAccumulate, ringAdd, ringSub } from "../secagg/fixedpoint.js";
 import { seededRandom } from "./helpers/random.js";
 

@@ -4,7 +4,7 @@
  * for what exactly is signed and why.
  */
 import { randomBytes } from "node:crypto";
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { ed25519PublicKey, ed25519Sign } from "../../common/curves.js";
 import { BadInput } from "../../common/errors.js";
 import { toHex } from "../../common/hex.js";
 import { NONCE_BYTES, PUBLIC_KEY_BYTES, REQUEST_AUTH_METADATA, type RequestAuth, requestStatement } from "../../common/request-statement.js";
@@ -29,7 +29,7 @@ export function signRequest(options: SignRequestOptions): RequestAuth {
   if (!(options.secretKey instanceof Uint8Array) || options.secretKey.length !== 32) {
     throw new BadInput("a researcher's secret key is 32 bytes (werkplaats keys new)");
   }
-  const publicKey = options.publicKey ?? ed25519.getPublicKey(options.secretKey);
+  const publicKey = options.publicKey ?? ed25519PublicKey(options.secretKey);
   if (publicKey.length !== PUBLIC_KEY_BYTES) throw new BadInput("a researcher's public key is 32 bytes");
   if (!/^[0-9a-fA-F]{64}$/.test(options.station)) throw new BadInput("the station's identity key must be 64 hex digits");
   if (typeof options.study !== "string" || options.study.length === 0) throw new BadInput("a request needs a study id");
@@ -40,7 +40,7 @@ export function signRequest(options: SignRequestOptions): RequestAuth {
     nonce: randomBytes(NONCE_BYTES).toString("hex"),
   };
   const statement = requestStatement({ ...auth, station: options.station, method: options.method, body: options.body });
-  return { ...auth, signature: toHex(ed25519.sign(statement, options.secretKey)) };
+  return { ...auth, signature: toHex(ed25519Sign(statement, options.secretKey)) };
 }
 
 /** Minimal view of grpc-js `Metadata`, so this module does not depend on the transport. */

@@ -26,7 +26,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { ed25519Sign, ed25519Verify } from "../../common/curves.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ConfigInvalid } from "../../common/errors.js";
 import { toHex } from "../../common/hex.js";
@@ -102,7 +102,7 @@ export function checkpointStatement(c: Pick<CheckpointLine, "seq" | "prev" | "ti
 export function verifyCheckpointSignature(c: CheckpointLine, stationKey: string): boolean {
   if (typeof c.signature !== "string" || !/^[0-9a-f]{128}$/.test(c.signature) || c.station !== stationKey) return false;
   try {
-    return ed25519.verify(Buffer.from(c.signature, "hex"), checkpointStatement(c), Buffer.from(stationKey, "hex"), { zip215: false });
+    return ed25519Verify(new Uint8Array(Buffer.from(c.signature, "hex")), checkpointStatement(c), new Uint8Array(Buffer.from(stationKey, "hex")));
   } catch {
     return false;
   }
@@ -208,7 +208,7 @@ export class AuditLog {
   checkpoint(reason: CheckpointReason, previousStop?: "clean" | "unclean"): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     const unsigned = { seq: this.seq + 1, prev: this.prev, type: "checkpoint" as const, time: this.clock().toISOString(), reason, ...(previousStop ? { previousStop } : {}) };
-    const signature = toHex(ed25519.sign(checkpointStatement(unsigned), this.secretKey));
+    const signature = toHex(ed25519Sign(checkpointStatement(unsigned), this.secretKey));
     this.sinceCheckpoint = 0;
     return this.enqueue({ ...unsigned, station: this.stationKey, signature });
   }

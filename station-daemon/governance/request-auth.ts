@@ -8,7 +8,7 @@
  * cache; the replay cache remembers a nonce until its request falls out of the clock window, after
  * which the window check refuses it anyway.
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { ed25519Verify } from "../../common/curves.js";
 import { PolicyRefused } from "../../common/errors.js";
 import { type RequestAuth, requestStatement } from "../../common/request-statement.js";
 import type { StationPolicy } from "./policy.js";
@@ -90,7 +90,7 @@ export function verifyRequest(options: VerifyRequestOptions): { researcherKey: s
   });
   let valid = false;
   try {
-    valid = ed25519.verify(Buffer.from(a.signature, "hex"), statement, Buffer.from(key, "hex"), { zip215: false });
+    valid = ed25519Verify(new Uint8Array(Buffer.from(a.signature, "hex")), statement, new Uint8Array(Buffer.from(key, "hex")));
   } catch {
     valid = false;
   }

@@ -2,14 +2,17 @@
  * X25519 and Ed25519 on raw 32-byte keys, computed by node:crypto (OpenSSL). A job costs every
  * station O(n) agreements and signature checks; OpenSSL does each in tens of microseconds where
  * pure-JS big-integer arithmetic takes about a millisecond, which at 10–50 stations is most of a
- * round. The tests cross-check every function here against @noble/curves.
+ * round; researchers' request signatures and the audit log's checkpoints use the same functions.
+ * The tests cross-check every function here against @noble/curves.
  *
  * node:crypto takes keys as DER: the fixed PKCS#8 / SPKI prefixes of RFC 8410 followed by the raw
  * key bytes.
  */
 import { type KeyObject, createPrivateKey, createPublicKey, diffieHellman, sign, verify } from "node:crypto";
-import { BadInput, ProtocolViolation } from "../common/errors.js";
-import { KEY_BYTES, SIGNATURE_BYTES } from "./params.js";
+import { BadInput, ProtocolViolation } from "./errors.js";
+
+const KEY_BYTES = 32;
+const SIGNATURE_BYTES = 64;
 
 const PKCS8_PREFIX = {
   x25519: Buffer.from("302e020100300506032b656e04220420", "hex"),
