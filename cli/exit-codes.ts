@@ -16,6 +16,8 @@ export const EXIT = {
   PROTOCOL_VIOLATION: 8,
   /** `werkplaats replay`: the job ran, and something (stations, snapshot, versions, numbers) differs. */
   DIFFERS: 9,
+  /** A station's data changed between the jobs of one result (e.g. model rounds): run again. */
+  DATA_CHANGED: 10,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -33,6 +35,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   STATION_UNREACHABLE: EXIT.STATION_UNREACHABLE,
   NOT_CONVERGED: EXIT.NOT_CONVERGED,
   PROTOCOL_VIOLATION: EXIT.PROTOCOL_VIOLATION,
+  DATA_CHANGED: EXIT.DATA_CHANGED,
 };
 
 export function exitCodeOf(err: unknown): number {

@@ -29,7 +29,7 @@ Usage:
 
 Every command has --help. Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input,
 4 refused by policy, 5 too few stations, 6 station unreachable, 7 not converged,
-8 protocol violation, 9 replay differs.
+8 protocol violation, 9 replay differs, 10 a station's data changed during the run.
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {

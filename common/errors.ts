@@ -18,6 +18,7 @@ export type ErrorCode =
   | "OVERFLOW"
   | "NOT_CONVERGED"
   | "RANK_DEFICIENT"
+  | "DATA_CHANGED"
   | "INTERNAL";
 
 export class WerkplaatsError extends Error {
@@ -128,6 +129,18 @@ export class ProtocolViolation extends WerkplaatsError {
   }
 }
 
+/**
+ * A station's dataset snapshot changed between the jobs of one result (a restart with new data
+ * between two rounds of a model fit): combining them would be silently wrong, so nothing is.
+ */
+export class DataChanged extends WerkplaatsError {
+  readonly station: string;
+  constructor(station: string, message: string) {
+    super("DATA_CHANGED", message);
+    this.station = station;
+  }
+}
+
 export class Overflow extends WerkplaatsError {
   constructor(message: string) {
     super("OVERFLOW", message);
@@ -152,6 +165,6 @@ export function isErrorCode(value: string): value is ErrorCode {
   return [
     "BAD_INPUT", "BAD_EXPRESSION", "BAD_FORMULA", "UNKNOWN_COLUMN", "UNKNOWN_DATASET", "DATA_FILE_INVALID",
     "CONFIG_INVALID", "POLICY_REFUSED", "TOO_FEW_STATIONS", "STATION_UNREACHABLE", "STATION_ERROR",
-    "PROTOCOL_VIOLATION", "OVERFLOW", "NOT_CONVERGED", "RANK_DEFICIENT", "INTERNAL",
+    "PROTOCOL_VIOLATION", "OVERFLOW", "NOT_CONVERGED", "RANK_DEFICIENT", "DATA_CHANGED", "INTERNAL",
   ].includes(value);
 }

@@ -8,7 +8,7 @@ import { fromHex } from "../common/hex.js";
 import type { JobSpec } from "../common/job.js";
 import { jobDigest } from "../common/job-digest.js";
 import { jobToWire } from "../common/wire.js";
-import { type DroppedStation, type PhaseReport, type SecAggStation, minimumThreshold, runSecureAggregation } from "../secagg/index.js";
+import { type AdvertiseKeysResponse, type DroppedStation, type PhaseReport, type SecAggStation, minimumThreshold, runSecureAggregation } from "../secagg/index.js";
 import type { StationClient } from "./station-client.js";
 
 export interface AggregateOptions {
@@ -29,6 +29,8 @@ export interface AggregateResult {
   stations: string[];
   /** Stations that dropped out, in which phase and why. */
   dropped: DroppedStation[];
+  /** Each included station's dataset snapshot fingerprint for this job (file-backed datasets). */
+  fingerprints: Record<string, string>;
   jobId: string;
   bytesSent: number;
   bytesReceived: number;
@@ -46,6 +48,7 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
   // A station that refuses the job (policy, unknown column, bad input) must stop the whole job:
   // carrying on without it would silently change the population the result describes.
   const refusals = new Map<string, Error>();
+  const fingerprints = new Map<string, string>();
   const call = (client: StationClient, method: string) => async (request: unknown) => {
     try {
       return (await client.call(method, request, timeoutMs)) as never;
@@ -56,7 +59,11 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
   };
   const participants: SecAggStation[] = stations.map((client) => ({
     name: client.name,
-    advertiseKeys: (req) => call(client, "StartJob")({ job: wireJob, secagg: req }),
+    advertiseKeys: async (req) => {
+      const started = (await call(client, "StartJob")({ job: wireJob, secagg: req })) as { secagg?: AdvertiseKeysResponse; datasetFingerprint?: string };
+      if (started.datasetFingerprint) fingerprints.set(client.name, started.datasetFingerprint);
+      return started.secagg as AdvertiseKeysResponse;
+    },
     shareKeys: call(client, "ShareKeys"),
     maskedInput: call(client, "MaskedInput"),
     consistencyCheck: call(client, "ConsistencyCheck"),
@@ -84,6 +91,7 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
     sum: result.sum,
     stations: result.survivors,
     dropped: result.dropped,
+    fingerprints: Object.fromEntries(result.survivors.filter((s) => fingerprints.has(s)).map((s) => [s, fingerprints.get(s)!])),
     jobId: result.jobId,
     bytesSent: result.bytesSent,
     bytesReceived: result.bytesReceived,

@@ -133,12 +133,17 @@ export class Federation {
    * @internal what provenance records of the federation and of the named stations: their
    * versions and their snapshot fingerprint of `dataset`, as they described themselves.
    */
-  provenanceOf(dataset: string, stations: readonly string[]): { federation: Provenance["federation"]; stations: StationProvenance[] } {
+  provenanceOf(
+    dataset: string,
+    stations: readonly string[],
+    /** The fingerprints the stations reported for the job itself, which beat what they said at connect. */
+    jobFingerprints: Readonly<Record<string, string>> = {},
+  ): { federation: Provenance["federation"]; stations: StationProvenance[] } {
     return {
       federation: { name: this.name, ...(this.file ? { file: this.file } : {}) },
       stations: [...stations].sort().map((name) => {
         const info = this.infos.find((i) => i.name === name);
-        const fingerprint = info?.datasets.find((d) => d.name === dataset)?.fingerprint;
+        const fingerprint = jobFingerprints[name] ?? info?.datasets.find((d) => d.name === dataset)?.fingerprint;
         return {
           name,
           softwareVersion: info?.softwareVersion ?? "",

@@ -19,7 +19,7 @@ import { SOFTWARE_VERSION } from "../common/version.js";
 import { jobDigest } from "../common/job-digest.js";
 import { jobFromWire } from "../common/wire.js";
 import { type StationConfig, loadConfig, loadIdentity } from "./config.js";
-import type { Table } from "./data/table.js";
+import type { Column, Table } from "./data/table.js";
 import { tableFingerprint } from "./data/fingerprint.js";
 import { type DatasetSource, MemorySource, openDatasetSource } from "./sources/index.js";
 import { UndecodableRequest, auditingUndecodable, toServiceError } from "./errors-to-grpc.js";
@@ -127,16 +127,18 @@ export class Station {
     }
   }
 
+  /** The fingerprint a study sees of a dataset held in memory (as GetInfo gives it); "" for a database table. */
+  private snapshotFingerprint(dataset: string, study: StudyPolicy): string {
+    const source = this.sources.get(dataset);
+    const columns = source ? releasedColumns(source.table, study) : undefined;
+    return source instanceof MemorySource && columns ? tableFingerprint(source.table, columns) : "";
+  }
+
   /** The station's datasets as a study may see them: only released datasets and columns. */
   info(study: StudyPolicy | undefined): StationInfo {
     const released = (t: Table): DatasetInfo | undefined => {
-      let allowed: "*" | string[] = "*";
-      if (study && study.datasets !== "*") {
-        const r = study.datasets.find((d) => d.name === t.name);
-        if (!r) return undefined;
-        allowed = r.columns;
-      }
-      const columns = [...t.columns.values()].filter((c) => allowed === "*" || allowed.includes(c.name));
+      const columns = releasedColumns(t, study);
+      if (!columns) return undefined;
       // Only a table held in memory is a snapshot; a database table can change under any query.
       const snapshot = this.sources.get(t.name) instanceof MemorySource;
       return {
@@ -253,7 +255,7 @@ export class Station {
     details.columns = checked.columns;
     const { contribution, rowsSelected } = await source.compute(job);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
-    const response = this.jobs.startJob(req, () => contribution);
+    const response = { secagg: this.jobs.startJob(req, () => contribution), datasetFingerprint: this.snapshotFingerprint(job.dataset, this.studyOf(caller)) };
     const jobId = req.secagg?.jobId ?? "";
     this.jobOwners.set(jobId, { ...audit, expiresAt: req.secagg?.deadlineMs ?? Date.now() });
     return { response, audit };
@@ -333,6 +335,17 @@ export class Station {
       }
     };
   }
+}
+
+/** The columns of a table a study may see; undefined when the dataset is not released to it. */
+function releasedColumns(table: Table, study: StudyPolicy | undefined): Column[] | undefined {
+  let allowed: "*" | string[] = "*";
+  if (study && study.datasets !== "*") {
+    const release = study.datasets.find((d) => d.name === table.name);
+    if (!release) return undefined;
+    allowed = release.columns;
+  }
+  return [...table.columns.values()].filter((c) => allowed === "*" || allowed.includes(c.name));
 }
 
 /**

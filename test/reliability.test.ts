@@ -6,12 +6,12 @@
  * never a station holding a job's secrets past its deadline.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, relative } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TooFewStations } from "../common/errors.js";
+import { DataChanged, TooFewStations } from "../common/errors.js";
 import type { JobSpec } from "../common/job.js";
 import { packageRoot } from "../common/package-root.js";
 import { aggregate } from "../sdk/aggregation.js";
@@ -20,6 +20,7 @@ import type { Federation } from "../sdk/federation.js";
 import { LocalFederation } from "../sdk/local-federation.js";
 import { StationClient } from "../sdk/station-client.js";
 import type { SecAggPhase } from "../secagg/index.js";
+import { datasetPath, loadConfig } from "../station-daemon/config.js";
 import { writeScenario } from "../synth/index.js";
 import { num, readRows } from "./helpers/pooled.js";
 
@@ -225,6 +226,43 @@ describe("a station restarted between the rounds of a model fit", () => {
     expect((err as Error).message).toMatch(/changing set of stations would be wrong, so the fit stops/);
     await local.restart(victim);
   });
+
+  it("stops with DATA_CHANGED, and no model, when the station comes back with other rows", async () => {
+    const victim = names[1];
+    const dir = join(local.dir, victim);
+    const file = datasetPath(dir, loadConfig(dir).datasets[0] as Parameters<typeof datasetPath>[1]);
+    const original = readFileSync(file, "utf8");
+    let restarting: Promise<void> | undefined;
+    const run = fed.run.bind(fed);
+    fed.run = async (...args: Parameters<Federation["run"]>) => {
+      await restarting;
+      return run(...args);
+    };
+    try {
+      const err = await fed
+        .dataset("fall_risk")
+        .glm(formula, {
+          family: "binomial",
+          onIteration: (info) => {
+            if (info.iteration !== 1) return;
+            // The same station, address and keys, but 20 clients fewer: a new snapshot.
+            writeFileSync(file, original.trimEnd().split("\n").slice(0, -20).join("\n") + "\n");
+            restarting = local.restart(victim, { crash: true });
+          },
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(DataChanged);
+      expect((err as DataChanged).station).toBe(victim);
+      expect((err as Error).message).toMatch(/changed between job \d+ and job \d+/);
+    } finally {
+      fed.run = run;
+      writeFileSync(file, original);
+      await local.restart(victim);
+    }
+  });
 });
 
 /** Every file under a station folder with its size and mtime. */
@@ -271,7 +309,7 @@ function spawnCoordinator(options: { federationFile: string; jobId: string; dead
       deadlineMs: Number(process.env.DEADLINE_MS),
       stations: clients.map((c) => ({
         name: c.name,
-        advertiseKeys: (req) => c.call("StartJob", { job: wire, secagg: req }, 5000),
+        advertiseKeys: (req) => c.call("StartJob", { job: wire, secagg: req }, 5000).then((r) => r.secagg),
         shareKeys: (req) => c.call("ShareKeys", req, 5000),
         maskedInput: (req) => c.call("MaskedInput", req, 5000),
         consistencyCheck: (req) => c.call("ConsistencyCheck", req, 5000),

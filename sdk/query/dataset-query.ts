@@ -1,4 +1,4 @@
-import { BadInput, StationUnreachable, UnknownColumn } from "../../common/errors.js";
+import { BadInput, DataChanged, StationUnreachable, UnknownColumn } from "../../common/errors.js";
 import type { Expr } from "../../common/expression.js";
 import { type DesignColumnType, designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
 import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, type JobSpec, type LinkName, descriptiveLength } from "../../common/job.js";
@@ -504,12 +504,22 @@ class JobRecorder {
   private readonly jobs: JobSpec[] = [];
   private count = 0;
   private last?: AggregateResult;
+  private readonly fingerprints = new Map<string, string>();
 
   constructor(private readonly options: { federation: Federation; dataset: string; filter?: Expr; whereText?: string; keep: "all" | "first-and-last" }) {}
 
   async run(computation: Computation, vectorLength = descriptiveLength(computation)): Promise<AggregateResult> {
     const job: JobSpec = { dataset: this.options.dataset, ...(this.options.filter ? { where: this.options.filter } : {}), computation };
     const result = await this.options.federation.run(job, vectorLength);
+    // The jobs of one result must see the same data: a station restarted with other rows between
+    // two rounds of a fit would make a model that no dataset ever had.
+    for (const [station, fingerprint] of Object.entries(result.fingerprints)) {
+      const before = this.fingerprints.get(station);
+      if (before !== undefined && before !== fingerprint) {
+        throw new DataChanged(station, `station ${station}'s dataset "${this.options.dataset}" changed between job ${this.count} and job ${this.count + 1} of this result (snapshot ${before.slice(0, 12)}… became ${fingerprint.slice(0, 12)}…); run it again`);
+      }
+      this.fingerprints.set(station, fingerprint);
+    }
     this.count++;
     if (this.options.keep === "all" || this.jobs.length < 2) this.jobs.push(job);
     else this.jobs[1] = job;
@@ -519,7 +529,7 @@ class JobRecorder {
 
   provenance(method: string, args: unknown[]): Provenance {
     const call: ProvenanceCall = { method, args: JSON.parse(JSON.stringify(args)) as unknown[] };
-    const { federation, stations } = this.options.federation.provenanceOf(this.options.dataset, this.last?.stations ?? []);
+    const { federation, stations } = this.options.federation.provenanceOf(this.options.dataset, this.last?.stations ?? [], this.last?.fingerprints);
     return {
       format: PROVENANCE_FORMAT,
       time: new Date().toISOString(),
