@@ -102,8 +102,13 @@ export function acceptJobTerms(
 }
 
 /** The signed statement of an advertisement: the job's terms and the station's two keys. */
+/**
+ * The deadline is signed with the rest of the terms: an advertisement is then valid only until
+ * its job's deadline, so a station may forget a job id once that deadline has passed without
+ * ever accepting the old job's advertisements into a new job of the same id.
+ */
 function advertisementFields(terms: JobTerms, ad: Omit<KeyAdvertisement, "signature">): Field[] {
-  return [terms.context, terms.jobId, terms.stations, terms.threshold, ad.station, ad.encryptionPublicKey, ad.maskingPublicKey];
+  return [terms.context, terms.jobId, terms.stations, terms.threshold, terms.deadlineMs, ad.station, ad.encryptionPublicKey, ad.maskingPublicKey];
 }
 
 export function advertiseKeys(

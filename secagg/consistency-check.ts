@@ -28,8 +28,8 @@ export function acceptSurvivors(options: { terms: JobTerms; self: string; u2: Re
   return sortedNames(survivors);
 }
 
-function survivorFields(terms: Pick<JobTerms, "context" | "jobId">, survivors: readonly string[]) {
-  return [terms.context, terms.jobId, sortedNames(survivors)];
+function survivorFields(terms: Pick<JobTerms, "context" | "jobId" | "deadlineMs">, survivors: readonly string[]) {
+  return [terms.context, terms.jobId, terms.deadlineMs, sortedNames(survivors)];
 }
 
 export function signSurvivors(options: { terms: JobTerms; survivors: readonly string[]; identitySecretKey: Uint8Array }): Uint8Array {
@@ -41,7 +41,7 @@ export function signSurvivors(options: { terms: JobTerms; survivors: readonly st
 }
 
 export function verifySurvivorSignature(options: {
-  terms: Pick<JobTerms, "context" | "jobId">;
+  terms: Pick<JobTerms, "context" | "jobId" | "deadlineMs">;
   survivors: readonly string[];
   signature: Uint8Array;
   identityKey: Uint8Array;
@@ -57,7 +57,7 @@ export function verifySurvivorSignature(options: {
 /** Coordinator side: a signature of the right size (and valid, when the coordinator has a roster). */
 export function checkConsistencyCheckResponse(
   response: unknown,
-  options: { station: string; terms: Pick<JobTerms, "context" | "jobId">; survivors: readonly string[]; roster?: Roster },
+  options: { station: string; terms: Pick<JobTerms, "context" | "jobId" | "deadlineMs">; survivors: readonly string[]; roster?: Roster },
 ): Uint8Array {
   const signature = expectBytes(expectObject(response, "ConsistencyCheckResponse").signature, "signature", SIGNATURE_BYTES);
   const identityKey = options.roster?.get(options.station);

@@ -85,6 +85,13 @@ export const MAX_VECTOR_ELEMENTS = 1 << 24;
  */
 export const CLOCK_SKEW_ALLOWANCE_MS = 30_000;
 
+/**
+ * How long after its deadline a station still remembers a job id. Not needed for safety (every
+ * signed statement binds the deadline, so nothing of a past job verifies again); it lets a late
+ * call be told that the job expired rather than that it never existed.
+ */
+export const ENDED_JOB_MEMORY_MS = 10 * 60 * 1000;
+
 /** Job ids are printable tokens so they embed unambiguously in logs, AAD and signatures. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -28,7 +28,7 @@ import type {
   UnmaskResponse,
 } from "./messages.js";
 import { expectObject } from "./messages.js";
-import { MAX_STATIONS, MAX_VECTOR_ELEMENTS, MIN_STATIONS } from "./params.js";
+import { ENDED_JOB_MEMORY_MS, MAX_STATIONS, MAX_VECTOR_ELEMENTS, MIN_STATIONS } from "./params.js";
 import { acceptAdvertisements, shareKeys, type SharePair } from "./share-keys.js";
 import { identityPublicKey } from "./signing.js";
 import { revealShares, verifySurvivorSignatures } from "./unmask.js";
@@ -70,8 +70,12 @@ export class SecAggParticipant {
   readonly #minStations: number;
   readonly #now: () => number;
   readonly #jobs = new Map<string, Job>();
-  /** Every job id ever accepted and how it ended; the memory that refuses replays. */
-  readonly #ended = new Map<string, Ended>();
+  /**
+   * Job ids accepted and how they ended, until shortly after their deadline: the memory that
+   * refuses a reused id. After the deadline nothing signed for the old job verifies any more (the
+   * deadline is in every signed statement), so the id can be forgotten and the memory stays bounded.
+   */
+  readonly #ended = new Map<string, { how: Ended; deadlineMs: number }>();
 
   constructor(options: ParticipantOptions) {
     this.name = options.name;
@@ -192,6 +196,12 @@ export class SecAggParticipant {
   dropExpiredJobs(): void {
     const now = this.#now();
     for (const job of this.#jobs.values()) if (now > job.terms.deadlineMs) this.#end(job, "expired");
+    for (const [id, ended] of this.#ended) if (now > ended.deadlineMs + ENDED_JOB_MEMORY_MS) this.#ended.delete(id);
+  }
+
+  /** How many ended job ids this participant still remembers. */
+  get rememberedJobIds(): number {
+    return this.#ended.size;
   }
 
   /** Jobs currently holding secrets (for monitoring and tests). */
@@ -209,7 +219,7 @@ export class SecAggParticipant {
     const jobId = checkJobId(message.jobId);
     const job = this.#jobs.get(jobId);
     if (job === undefined) {
-      const ended = this.#ended.get(jobId);
+      const ended = this.#ended.get(jobId)?.how;
       const why = ended === "expired" ? "its deadline passed" : ended === "finished" ? "it already finished" : ended === "aborted" ? "it was aborted after a refusal" : "it was never started here";
       throw new ProtocolViolation(`${this.name} has no active job ${jobId} for ${phase}: ${why}`);
     }
@@ -235,6 +245,6 @@ export class SecAggParticipant {
       pair.selfMaskShare.fill(0);
     }
     this.#jobs.delete(job.terms.jobId);
-    this.#ended.set(job.terms.jobId, how);
+    this.#ended.set(job.terms.jobId, { how, deadlineMs: job.terms.deadlineMs });
   }
 }

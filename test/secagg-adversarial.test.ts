@@ -16,6 +16,7 @@ import {
 } from "../secagg/index.js";
 import { generateKeyPair } from "../secagg/keyagreement.js";
 import { encodeFields } from "../secagg/encoding.js";
+import { ENDED_JOB_MEMORY_MS } from "../secagg/params.js";
 
 const context = new Uint8Array(32).fill(0x33);
 
@@ -96,6 +97,41 @@ describe("a station refuses job terms it must not accept", () => {
     expect(() => honest.advertise(["b"])).toThrow(ProtocolViolation);
   });
 
+  it("forgets an ended job id after its deadline, and the old job's signatures never verify again", () => {
+    let clock = Date.now();
+    const fed = federation(FIVE, () => clock);
+    const old = job(fed, { deadlineMs: clock + 60_000 });
+    const oldAds = old.advertise();
+    old.share(oldAds);
+    for (const n of FIVE) fed.p(n).dropExpiredJobs();
+    expect(fed.p("a").rememberedJobIds).toBe(0); // still running: held as an active job instead
+    clock += 61_000 + ENDED_JOB_MEMORY_MS;
+    for (const n of FIVE) fed.p(n).dropExpiredJobs();
+    expect(fed.p("a").rememberedJobIds).toBe(0);
+    // The id may come again, with a new deadline; the old advertisements, signed with the old
+    // deadline, do not verify under the new terms.
+    const again = job(fed, { jobId: old.jobId, deadlineMs: clock + 60_000 });
+    const newAds = again.advertise();
+    const replayed = newAds.map((ad, i) => (i === 2 ? oldAds[2] : ad));
+    expect(() => fed.p("a").shareKeys({ jobId: again.jobId, advertisements: replayed })).toThrow(/advertisement of c has no valid signature/);
+  });
+
+  it("remembers an ended job id until shortly after its deadline", () => {
+    let clock = Date.now();
+    const fed = federation(FIVE, () => clock);
+    const j = job(fed, { deadlineMs: clock + 60_000 });
+    j.advertise(["a"]);
+    expect(() => fed.p("a").shareKeys({ jobId: j.jobId, advertisements: [] })).toThrow(ProtocolViolation);
+    expect(fed.p("a").rememberedJobIds).toBe(1);
+    expect(() => j.advertise(["a"])).toThrow(/already seen/);
+    clock += 61_000;
+    fed.p("a").dropExpiredJobs();
+    expect(fed.p("a").rememberedJobIds).toBe(1);
+    clock += ENDED_JOB_MEMORY_MS;
+    fed.p("a").dropExpiredJobs();
+    expect(fed.p("a").rememberedJobIds).toBe(0);
+  });
+
   it("will not start with an identity key that does not match its roster entry", () => {
     const fed = federation(FIVE);
     expect(() => new SecAggParticipant({ name: "a", identitySecretKey: ed25519.keygen().secretKey, roster: fed.roster })).toThrow(BadInput);
@@ -128,7 +164,7 @@ describe("round 1: advertisements are checked against the station's own roster",
       const j = job(fed);
       const ads = j.advertise();
       const fake = { station: "b", encryptionPublicKey: generateKeyPair().publicKey, maskingPublicKey: generateKeyPair().publicKey };
-      const statement = encodeFields("werkplaats/secagg/v1/advertise-keys", [context, j.jobId, FIVE, 3, "b", fake.encryptionPublicKey, fake.maskingPublicKey]);
+      const statement = encodeFields("werkplaats/secagg/v1/advertise-keys", [context, j.jobId, FIVE, 3, j.terms.deadlineMs, "b", fake.encryptionPublicKey, fake.maskingPublicKey]);
       ads[1] = { ...fake, signature: ed25519.sign(statement, signingKey) };
       return () => j.share(ads, ["a"]);
     };
