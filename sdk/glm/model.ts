@@ -13,6 +13,7 @@
  *   statsmodels' deviance-based default). loglik: R's logLik() (gaussian with σ² = deviance/n).
  */
 import { readFileSync } from "node:fs";
+import { inspect } from "node:util";
 import { writeFileAtomic } from "../../common/files.js";
 import { BadInput } from "../../common/errors.js";
 import {
@@ -388,6 +389,15 @@ export class GlmModel {
   }
 
   /** A text summary laid out like R's print(summary(glm(...))). */
+  /** What a notebook cell or console shows of a model: R's summary. */
+  [inspect.custom](): string {
+    return this.summary();
+  }
+
+  toString(): string {
+    return this.summary();
+  }
+
   summary(): string {
     const s = this.statisticKind;
     const header = ["", "Estimate", "Std. Error", `${s} value`, `Pr(>|${s}|)`, ""];

@@ -4,6 +4,7 @@ import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
 import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
+import { Printable } from "./printable.js";
 
 export interface CountCell {
   /** Group-by column → level; empty without group-by. */
@@ -19,7 +20,7 @@ export interface CountCell {
  * `minCellSize` (the query always gives one), cells of 1 … minCellSize − 1 are withheld, and —
  * because the total is shown — a second cell when only one would be (results/disclosure.ts).
  */
-export class CountResult {
+export class CountResult extends Printable {
   readonly kind = "count";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -33,6 +34,7 @@ export class CountResult {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+    super();
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;

@@ -3,6 +3,7 @@ import type { GroupBy } from "../../common/job.js";
 import { type SuppressionLine, suppress } from "./disclosure.js";
 import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
+import { Printable } from "./printable.js";
 
 export interface CrosstabCell {
   /** { [rowColumn]: row level, [columnColumn]: column level } */
@@ -25,7 +26,7 @@ export interface MarginCell {
  * (results/disclosure.ts): every row with its row total, every column with its column total, the
  * row totals with the grand total and the column totals with the grand total.
  */
-export class CrosstabResult {
+export class CrosstabResult extends Printable {
   readonly kind = "crosstab";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -44,6 +45,7 @@ export class CrosstabResult {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; where?: string; rows: GroupBy; columns: GroupBy; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+    super();
     const { rows, columns } = options;
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;

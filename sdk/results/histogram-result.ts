@@ -4,6 +4,7 @@ import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
 import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
+import { Printable } from "./printable.js";
 
 export interface HistogramBin {
   /** The bin is [from, to), the last one [from, to]. */
@@ -36,7 +37,7 @@ export interface HistogramCell {
  * Counts per bin, per cell of a group-by, from one histogram job (layout: common/job.ts). The
  * bins, below and above add up to n, which is shown, so they form one disclosure line.
  */
-export class HistogramResult {
+export class HistogramResult extends Printable {
   readonly kind = "histogram";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -50,6 +51,7 @@ export class HistogramResult {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+    super();
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;

@@ -3,6 +3,7 @@ import { type GroupBy, INDICATOR_VALUES_PER_CELL, cellCount } from "../../common
 import { type ProportionCell, formatProportion, proportionCells } from "./proportion-result.js";
 import { withProvenance } from "./provenance.js";
 import { formatTextTable } from "./table-text.js";
+import { Printable } from "./printable.js";
 
 export interface IndicatorCell extends ProportionCell {
   /** The indicator's name. */
@@ -23,7 +24,7 @@ export interface IndicatorInfo {
  * every indicator's cells in the order the indicators were given; `table()` pivots them to one
  * row per group with a column per indicator.
  */
-export class IndicatorResult {
+export class IndicatorResult extends Printable {
   readonly kind = "indicators";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -46,6 +47,7 @@ export class IndicatorResult {
     minCellSize?: number;
     provenance?: Provenance;
   }) {
+    super();
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;

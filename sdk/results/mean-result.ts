@@ -4,6 +4,7 @@ import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
+import { Printable } from "./printable.js";
 
 export interface MeanCell {
   group: Record<string, string>;
@@ -17,7 +18,7 @@ export interface MeanCell {
 }
 
 /** Mean (and SD) of a column, from summed per-cell moments [n, sum, sum of squares]. */
-export class MeanResult {
+export class MeanResult extends Printable {
   readonly kind = "mean";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -33,6 +34,7 @@ export class MeanResult {
    * withheld whole. Means have no shown margins, so no second cell needs withholding.
    */
   constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+    super();
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;

@@ -5,6 +5,7 @@ import { isSmall, primaryReason } from "./disclosure.js";
 import { wilsonInterval } from "./intervals.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
+import { Printable } from "./printable.js";
 
 export interface ProportionCell {
   group: Record<string, string>;
@@ -59,7 +60,7 @@ export function formatProportion(c: ProportionCell, digits = 2): string[] {
  * with Wilson score intervals, per cell of a group-by; from one indicator-set job. Rows on which
  * the condition is unknown (a missing value) are in neither numerator nor denominator.
  */
-export class ProportionResult {
+export class ProportionResult extends Printable {
   readonly kind = "proportion";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -75,6 +76,7 @@ export class ProportionResult {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; where?: string; condition: string; by: readonly GroupBy[]; sum: Float64Array; per?: number; level?: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+    super();
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;

@@ -4,6 +4,7 @@ import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
+import { Printable } from "./printable.js";
 
 export interface QuantileValue {
   /** The probability asked for, in (0, 1). */
@@ -42,7 +43,7 @@ export interface QuantileCell {
  * shown; a cell whose n is 1 … min − 1 is withheld whole. The fine bins themselves never leave
  * this object, but note that the SDK (the analyst's process) does see them: see dataset-query.ts.
  */
-export class QuantileResult {
+export class QuantileResult extends Printable {
   readonly kind = "quantile";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -75,6 +76,7 @@ export class QuantileResult {
     minCellSize?: number;
     provenance?: Provenance;
   }) {
+    super();
     const { lower, upper, bins, minCellSize } = options;
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;

@@ -5,6 +5,7 @@ import { isSmall, primaryReason } from "./disclosure.js";
 import { fayFeuerInterval } from "./intervals.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
+import { Printable } from "./printable.js";
 
 export interface StandardisedRateCell {
   group: Record<string, string>;
@@ -35,7 +36,7 @@ export interface StandardisedRateCell {
  * standardised rate of a shown group does not let anyone recover them without the age-specific
  * populations, which this result does not show.
  */
-export class StandardisedRateResult {
+export class StandardisedRateResult extends Printable {
   readonly kind = "standardised_rate";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -67,6 +68,7 @@ export class StandardisedRateResult {
     minCellSize?: number;
     provenance?: Provenance;
   }) {
+    super();
     const { age, minCellSize } = options;
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;

@@ -4,6 +4,7 @@ import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber, formatTextTable } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
+import { Printable } from "./printable.js";
 
 export interface SummaryCell {
   group: Record<string, string>;
@@ -25,7 +26,7 @@ export interface SummaryCell {
  * With c near the mean the variance does not cancel catastrophically (the query finds c with a
  * first, one-cell job unless given one).
  */
-export class SummaryResult {
+export class SummaryResult extends Printable {
   readonly kind = "summary";
   /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
   readonly provenance?: Provenance;
@@ -40,6 +41,7 @@ export class SummaryResult {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; shift: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+    super();
     this.dataset = options.dataset;
     if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
