@@ -13,7 +13,7 @@
  */
 import { inspect } from "node:util";
 import { isFigure } from "./figure.js";
-import { countTable, evaluationTable, meanTable, modelTable, refusalNotice } from "./html.js";
+import { countTable, evaluationTable, htmlTable, meanTable, modelTable, refusalNotice } from "./html.js";
 import { evaluationView, isCountLike, isMeanLike, modelView, refusalOf } from "./shapes.js";
 
 export interface TslabDisplay {
@@ -78,7 +78,37 @@ export function render(x: unknown): Rendering {
   if (model !== undefined) return { html: modelTable(model), text: textOf(x) };
   const evaluation = evaluationView(x);
   if (evaluation !== undefined) return { html: evaluationTable(evaluation), text: textOf(x) };
+  const table = tabularOf(x);
+  if (table !== undefined) return { html: tabularTable(table), text: textOf(x) };
   return { text: textOf(x) };
+}
+
+interface TabularLike {
+  title: string;
+  header: string[];
+  rows: string[][];
+  numeric: boolean[];
+  notes: string[];
+}
+
+/** Any result that can lay itself out as one table (crosstabs, summaries, rates, indicators, …). */
+function tabularOf(x: unknown): TabularLike | undefined {
+  const fn = typeof x === "object" && x !== null ? (x as { tabular?: unknown }).tabular : undefined;
+  if (typeof fn !== "function") return undefined;
+  const t = (fn as () => unknown).call(x) as Partial<TabularLike> | undefined;
+  return t && Array.isArray(t.header) && Array.isArray(t.rows) ? (t as TabularLike) : undefined;
+}
+
+/** "x" marks a withheld cell in the text form; in HTML it is shown as suppressed, with the reasons as notes. */
+function tabularTable(t: TabularLike): string {
+  const reason = t.notes.filter((n) => n.startsWith("x: ")).map((n) => n.slice(3)).join("; ") || "below the minimum cell size";
+  return htmlTable({
+    caption: t.title,
+    header: t.header,
+    rows: t.rows.map((row) => row.map((cell) => (cell === "x" || cell === "suppressed" ? { suppressed: reason } : cell))),
+    numeric: t.numeric,
+    notes: t.notes.filter((n) => !n.startsWith("x: ")),
+  });
 }
 
 /**

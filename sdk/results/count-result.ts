@@ -3,8 +3,7 @@ import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
 import { withProvenance } from "./provenance.js";
-import { formatTextTable } from "./table-text.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface CountCell {
   /** Group-by column → level; empty without group-by. */
@@ -85,11 +84,15 @@ export class CountResult extends Printable {
     return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells, total: this.total };
   }
 
-  toString(): string {
+  override toString(): string {
+    if (this.by.length === 0) return `${this.tabular().title}: ${this.total ?? "suppressed"}`;
+    return super.toString();
+  }
+
+  tabular(): Tabular {
     const title = `count of ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
-    if (this.by.length === 0) return `${title}: ${this.total ?? "suppressed"}`;
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), c.count === null ? "suppressed" : String(c.count)]);
     const notes = [...new Set(this.cells.flatMap((c) => (c.reason ? [c.reason] : [])))].map((r) => `suppressed: ${r}`);
-    return [`${title}\n${formatTextTable([...this.by, "count"], rows, [...this.by.map(() => false), true])}`, `total: ${this.total ?? "suppressed"}`, ...notes].join("\n");
+    return { title, header: [...this.by, "count"], rows, numeric: [...this.by.map(() => false), true], notes: [`total: ${this.total ?? "suppressed"}`, ...notes] };
   }
 }

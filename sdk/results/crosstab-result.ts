@@ -2,8 +2,7 @@ import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { type SuppressionLine, suppress } from "./disclosure.js";
 import { withProvenance } from "./provenance.js";
-import { formatTextTable } from "./table-text.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface CrosstabCell {
   /** { [rowColumn]: row level, [columnColumn]: column level } */
@@ -125,7 +124,7 @@ export class CrosstabResult extends Printable {
     };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const show = (c: { count: number | null }) => (c.count === null ? "x" : String(c.count));
     const title = `${this.rowColumn} × ${this.columnColumn} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const C = this.columnLevels.length;
@@ -133,6 +132,6 @@ export class CrosstabResult extends Printable {
     rows.push(["total", ...this.columnTotals.map(show), show(this.total)]);
     const header = [`${this.rowColumn} \\ ${this.columnColumn}`, ...this.columnLevels, "total"];
     const reasons = [...new Set([...this.cells, ...this.rowTotals, ...this.columnTotals, this.total].flatMap((c) => (c.reason ? [c.reason] : [])))];
-    return [title, formatTextTable(header, rows, header.map((_, i) => i > 0)), ...reasons.map((r) => `x: ${r}`)].join("\n");
+    return { title, header, rows, numeric: header.map((_, i) => i > 0), notes: reasons.map((r) => `x: ${r}`) };
   }
 }

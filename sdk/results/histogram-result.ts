@@ -3,8 +3,7 @@ import { type GroupBy, histogramWidth } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
 import { withProvenance } from "./provenance.js";
-import { formatTextTable } from "./table-text.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface HistogramBin {
   /** The bin is [from, to), the last one [from, to]. */
@@ -93,13 +92,13 @@ export class HistogramResult extends Printable {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, edges: this.edges, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const show = (t: { count: number | null }) => (t.count === null ? "x" : String(t.count));
     const title = `histogram of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const last = this.edges.length - 2;
     const header = [...this.by, `< ${this.edges[0]}`, ...this.edges.slice(0, -1).map((e, k) => `[${e}, ${this.edges[k + 1]}${k === last ? "]" : ")"}`), `> ${this.edges[last + 1]}`, "n", "missing"];
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), show(c.below), ...c.bins.map(show), show(c.above), c.n === null ? "x" : String(c.n), show(c.missing)]);
     const reasons = [...new Set(this.cells.flatMap((c) => [c.below, ...c.bins, c.above, c.missing, c].flatMap((t) => (t.reason ? [t.reason] : []))))];
-    return [title, formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)), ...reasons.map((r) => `x: ${r}`)].join("\n");
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: reasons.map((r) => `x: ${r}`) };
   }
 }

@@ -2,8 +2,7 @@ import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL, cellCount } from "../../common/job.js";
 import { type ProportionCell, formatProportion, proportionCells } from "./proportion-result.js";
 import { withProvenance } from "./provenance.js";
-import { formatTextTable } from "./table-text.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface IndicatorCell extends ProportionCell {
   /** The indicator's name. */
@@ -100,13 +99,13 @@ export class IndicatorResult extends Printable {
     return { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const title = `${this.indicators.length} indicators in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const byColumns = [...new Set(this.indicators.flatMap((i) => i.by))];
     const header = ["indicator", ...byColumns, "numerator", "denominator", "estimate", `${Math.round(this.level * 100)}% CI`];
     const rows = this.cells.map((c) => [c.indicator, ...byColumns.map((b) => c.group[b] ?? ""), ...formatProportion(c)]);
     const defs = this.indicators.map((i) => `${i.name}: ${i.numerator}${i.denominator ? ` among ${i.denominator}` : ""}${i.per === 1 ? "" : i.per === 100 ? " (%)" : ` (per ${i.per})`}`);
     const reasons = [...new Set(this.cells.flatMap((c) => (c.reason ? [`x: ${c.reason}`] : [])))];
-    return [title, formatTextTable(header, rows, header.map((_, i) => i > byColumns.length)), ...defs, ...reasons].join("\n");
+    return { title, header, rows, numeric: header.map((_, i) => i > byColumns.length), notes: [...defs, ...reasons] };
   }
 }

@@ -2,9 +2,9 @@ import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
-import { formatNumber, formatTextTable } from "./table-text.js";
+import { formatNumber } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface MeanCell {
   group: Record<string, string>;
@@ -90,12 +90,12 @@ export class MeanResult extends Printable {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, cells: this.cells };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const title = `mean of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const rows = this.cells.map((c) =>
       c.suppressed ? [...this.by.map((b) => c.group[b]), "suppressed", "", ""] : [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean), formatNumber(c.sd)],
     );
     const notes = [...new Set(this.cells.flatMap((c) => (c.reason ? [`suppressed: ${c.reason}`] : [])))];
-    return [`${title}\n${formatTextTable([...this.by, "n", "mean", "sd"], rows, [...this.by.map(() => false), true, true, true])}`, ...notes].join("\n");
+    return { title, header: [...this.by, "n", "mean", "sd"], rows, numeric: [...this.by.map(() => false), true, true, true], notes };
   }
 }

@@ -3,9 +3,9 @@ import { type GroupBy, INDICATOR_VALUES_PER_CELL } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { wilsonInterval } from "./intervals.js";
-import { formatNumber, formatTextTable } from "./table-text.js";
+import { formatNumber } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface ProportionCell {
   group: Record<string, string>;
@@ -102,12 +102,12 @@ export class ProportionResult extends Printable {
     return { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const what = this.per === 1 ? "proportion" : this.per === 100 ? "percentage" : `rate per ${this.per}`;
     const title = `${what} with ${this.condition} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const header = [...this.by, "numerator", "denominator", what, `${Math.round(this.level * 100)}% CI (${this.interval})`];
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), ...formatProportion(c, this.per === 1 ? 4 : 2)]);
     const reasons = [...new Set(this.cells.flatMap((c) => (c.reason ? [`x: ${c.reason}`] : [])))];
-    return [title, formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)), ...reasons].join("\n");
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: reasons };
   }
 }

@@ -2,9 +2,9 @@ import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, histogramWidth, quantileEdges } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
-import { formatNumber, formatTextTable } from "./table-text.js";
+import { formatNumber } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface QuantileValue {
   /** The probability asked for, in (0, 1). */
@@ -154,16 +154,17 @@ export class QuantileResult extends Printable {
     };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const title = `quantiles of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const header = [...this.by, "n", ...this.probabilities.map((p) => `q${formatNumber(p, 3)}`)];
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), c.n === null ? "x" : String(c.n), ...c.quantiles.map((q) => (q.value === null ? "x" : formatNumber(q.value, 4)))]);
     const reasons = [...new Set(this.cells.flatMap((c) => c.quantiles.flatMap((q) => (q.reason ? [q.reason] : []))))];
-    return [
+    return {
       title,
-      formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)),
-      `each value within ±${formatNumber(this.errorBound, 6)} of the sample quantile (${this.bins} bins over [${this.lower}, ${this.upper}])`,
-      ...reasons.map((r) => `x: ${r}`),
-    ].join("\n");
+      header,
+      rows,
+      numeric: header.map((_, i) => i >= this.by.length),
+      notes: [`each value within ±${formatNumber(this.errorBound, 6)} of the sample quantile (${this.bins} bins over [${this.lower}, ${this.upper}])`, ...reasons.map((r) => `x: ${r}`)],
+    };
   }
 }

@@ -3,9 +3,9 @@ import { type GroupBy, INDICATOR_VALUES_PER_CELL } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { fayFeuerInterval } from "./intervals.js";
-import { formatNumber, formatTextTable } from "./table-text.js";
+import { formatNumber } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface StandardisedRateCell {
   group: Record<string, string>;
@@ -131,7 +131,7 @@ export class StandardisedRateResult extends Printable {
     return { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const title = `${this.condition} per ${this.per}, directly standardised by ${this.ageColumn}, in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const header = [...this.by, "events", "population", "crude rate", "standardised rate", `${Math.round(this.level * 100)}% CI (${this.interval})`];
     const f = (x: number | null) => (x === null ? "x" : formatNumber(x, 2));
@@ -144,6 +144,6 @@ export class StandardisedRateResult extends Printable {
       c.rate === null ? "" : `${f(c.lower)} – ${f(c.upper)}`,
     ]);
     const notes = [...new Set(this.cells.flatMap((c) => [...(c.reason ? [`x: ${c.reason}`] : []), ...(c.note ? [c.note] : [])]))];
-    return [title, formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)), ...notes].join("\n");
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes };
   }
 }

@@ -2,9 +2,9 @@ import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
-import { formatNumber, formatTextTable } from "./table-text.js";
+import { formatNumber } from "./table-text.js";
 import { withProvenance } from "./provenance.js";
-import { Printable } from "./printable.js";
+import { Printable, type Tabular } from "./printable.js";
 
 export interface SummaryCell {
   group: Record<string, string>;
@@ -75,7 +75,7 @@ export class SummaryResult extends Printable {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
   }
 
-  toString(): string {
+  tabular(): Tabular {
     const title = `summary of ${this.column} in ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const header = [...this.by, "n", "sum", "mean", "variance", "sd"];
     const rows = this.cells.map((c) => [
@@ -83,6 +83,6 @@ export class SummaryResult extends Printable {
       ...(c.suppressed ? ["suppressed", "", "", "", ""] : [String(c.n), formatNumber(c.sum ?? NaN), formatNumber(c.mean ?? NaN), formatNumber(c.variance ?? NaN), formatNumber(c.sd ?? NaN)]),
     ]);
     const notes = [...new Set(this.cells.flatMap((x) => (x.reason ? [`suppressed: ${x.reason}`] : [])))];
-    return [title, formatTextTable(header, rows, header.map((_, i) => i >= this.by.length)), ...notes].join("\n");
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes };
   }
 }
