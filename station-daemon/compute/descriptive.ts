@@ -73,11 +73,10 @@ function columnOf(table: Table, name: string): Column {
 }
 
 /**
- * For each row, the index of its level in `group.levels`, or -1 when the value is missing.
- * Throws BadInput when any row of the dataset holds a value the levels do not list.
+ * Each level's index in `group.levels`, after checking the list the coordinator sent: not empty,
+ * strings only, no level twice. The SQL kernels make the same checks with this function.
  */
-function levelIndexOf(table: Table, group: GroupBy): Int32Array {
-  const column = columnOf(table, group.column);
+export function levelPositions(group: GroupBy): Map<string, number> {
   const levels = group.levels;
   if (!Array.isArray(levels) || levels.length === 0) throw new BadInput(`group-by column "${group.column}" has no levels`);
   const position = new Map<string, number>();
@@ -86,6 +85,17 @@ function levelIndexOf(table: Table, group: GroupBy): Int32Array {
     if (position.has(level)) throw new BadInput(`group-by column "${group.column}" lists the level "${level}" twice`);
     position.set(level, i);
   });
+  return position;
+}
+
+/**
+ * For each row, the index of its level in `group.levels`, or -1 when the value is missing.
+ * Throws BadInput when any row of the dataset holds a value the levels do not list.
+ */
+function levelIndexOf(table: Table, group: GroupBy): Int32Array {
+  const column = columnOf(table, group.column);
+  const levels = group.levels;
+  const position = levelPositions(group);
   const n = table.rowCount;
   const index = new Int32Array(n);
   switch (column.kind) {

@@ -26,7 +26,7 @@ import { columnsOf } from "../../common/expression.js";
 import { PolicyRefused } from "../../common/errors.js";
 import { designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
 import type { Computation, GroupBy, JobSpec } from "../../common/job.js";
-import { histogramSizedCells, indicatorGroupBys, indicatorSizedCells, quantileSizedCells } from "../compute/disclosure-cells.js";
+import { cellLabels, histogramSizedCells, indicatorGroupBys, indicatorSizedCells, quantileSizedCells } from "../compute/disclosure-cells.js";
 import type { Table } from "../data/table.js";
 import type { ComputationKind, DisclosureSettings, StationPolicy, StudyPolicy } from "./policy.js";
 
@@ -53,16 +53,6 @@ export interface ComputationRule<C = Computation> {
 
 type Of<K extends Computation["kind"]> = Extract<Computation, { kind: K }>;
 
-function cellLabels(by: readonly GroupBy[]): string[] {
-  let labels = [""];
-  for (const g of by) {
-    const next: string[] = [];
-    // row-major: the first group-by varies slowest (station-daemon/compute/descriptive.ts)
-    for (const l of labels) for (const level of g.levels) next.push(l ? `${l}, ${g.column} = ${JSON.stringify(level)}` : `${g.column} = ${JSON.stringify(level)}`);
-    labels = next;
-  }
-  return labels.map((l) => (l ? `cell (${l})` : "the total"));
-}
 
 function formulaUses(formula: string): string[] {
   return formulaColumns(parseFormula(formula));

@@ -13,6 +13,7 @@ import { BadInput } from "../../common/errors.js";
 import { cellCount, type Computation, type GroupBy, INDICATOR_VALUES_PER_CELL, histogramWidth, quantileEdges } from "../../common/job.js";
 import { type SqlParams, type SqlSchema, whereSql } from "./sql.js";
 import type { Expr } from "../../common/expression.js";
+import { levelPositions } from "../compute/descriptive.js";
 
 /** Runs one parameterised query and returns its rows. */
 export type SqlRunner = (text: string, values: unknown[]) => Promise<Array<Record<string, unknown>>>;
@@ -30,17 +31,11 @@ interface GroupIndex {
   scanAllRows: boolean;
 }
 
-/** The same checks, with the same messages, as compute/descriptive.ts levelIndexOf. */
+/** The same checks, with the same messages, as compute/descriptive.ts levelIndexOf (levelPositions is shared). */
 function groupIndex(schema: SqlSchema, group: GroupBy, params: SqlParams): GroupIndex {
   const column = schema.column(group.column);
   const levels = group.levels;
-  if (!Array.isArray(levels) || levels.length === 0) throw new BadInput(`group-by column "${group.column}" has no levels`);
-  const position = new Map<string, number>();
-  levels.forEach((level, i) => {
-    if (typeof level !== "string") throw new BadInput(`group-by column "${group.column}" has a level that is not a string`);
-    if (position.has(level)) throw new BadInput(`group-by column "${group.column}" lists the level "${level}" twice`);
-    position.set(level, i);
-  });
+  const position = levelPositions(group);
   const v = column.value;
   switch (column.kind) {
     case "categorical": {
