@@ -198,7 +198,7 @@ class StationLogTail {
 }
 
 function spawnStation(dir: string, name: string, timeoutMs: number, log?: StationLogTail): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, [cliEntryPoint(), "station", "start", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [cliEntryPoint(), "station", "start", dir, "--exit-with-parent", String(process.pid)], { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let out = "";
     let err = "";

@@ -28,7 +28,7 @@ const HELP = `werkplaats station — run an organisation's data station
       Applies a saved model to the station's own rows, locally; the scores stay at the station.
   werkplaats station roster DIR --federation FEDERATION.json
       Sets the station's roster from a federation file (after every member's identity key is known).
-  werkplaats station start DIR
+  werkplaats station start DIR [--exit-with-parent PID]
       Loads the datasets (a malformed file stops the station, naming file, line and column),
       serves on the configured address (port 0: a free one), prints "listening on HOST:PORT",
       and stops cleanly on SIGINT or SIGTERM.
@@ -120,7 +120,9 @@ function init(argv: string[]): number {
 }
 
 async function start(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs(argv, {}, "station start");
+  const { values, positionals } = parseArgs(argv, { "exit-with-parent": { type: "string" } }, "station start");
+  const parent = values["exit-with-parent"] === undefined ? undefined : Number(values["exit-with-parent"]);
+  if (parent !== undefined && (!Number.isInteger(parent) || parent <= 1)) throw new UsageError("--exit-with-parent takes the process id of the parent");
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
@@ -149,6 +151,19 @@ async function start(argv: string[]): Promise<number> {
     };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
+    // A local federation's stations belong to the notebook or script that started them: when it
+    // dies without stopping them (a kernel killed with SIGKILL), they stop too instead of lingering.
+    if (parent !== undefined) {
+      const watch = setInterval(() => {
+        try {
+          process.kill(parent, 0);
+        } catch {
+          clearInterval(watch);
+          stop(`parent process ${parent} is gone`);
+        }
+      }, 1000);
+      watch.unref();
+    }
   });
   return 0;
 }
