@@ -43,9 +43,10 @@ async function withStations<T>(run: (local: LocalFederation, clients: StationCli
     dir: mkdtempSync(join(work, "fed-")),
     stations: files.map((f) => ({ name: basename(f, ".csv"), datasets: { fall_risk: f } })),
   });
-  const researcher = { secretKey: loadResearcherKeys(local.federation.key!).secretKey, study: local.federation.study! };
-  const clients = await Promise.all(local.federation.stations.map((s) => StationClient.create(s, researcher, 5_000)));
+  const clients: StationClient[] = [];
   try {
+    const researcher = { secretKey: loadResearcherKeys(local.federation.key!).secretKey, study: local.federation.study! };
+    clients.push(...(await Promise.all(local.federation.stations.map((s) => StationClient.create(s, researcher, 5_000)))));
     return await run(local, clients);
   } finally {
     clients.forEach((c) => c.close());
