@@ -2,20 +2,9 @@
  * The command line as a newcomer meets it: every command answers --help, the demo of the Quick
  * start runs to the end, and a typo is a usage error (exit 2), not a crash.
  */
-import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { cliEntryPoint } from "../common/package-root.js";
+import { runCli as cli } from "./helpers/cli.js";
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("werkplaats command line", () => {
   it("lists every command of the design in its help", async () => {

@@ -4,18 +4,16 @@
  * runs use `--federation` against one LocalFederation started here, so the file starts stations
  * twice in all. Needs `npm run build` (npm test runs it first).
  */
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEntryPoint } from "../common/package-root.js";
 import { GlmModel } from "../sdk/index.js";
 import { LocalFederation } from "../sdk/local-federation.js";
 import { writeScenario } from "../synth/index.js";
 import { oracleFit } from "./glm-fixtures.js";
 import { readRows } from "./helpers/pooled.js";
+import { runCli as cli, freePort } from "./helpers/cli.js";
 
 const FORMULA = "fell_12m ~ age + sex + num_medications + prior_fall + dementia + lives_alone";
 
@@ -23,38 +21,8 @@ let work: string;
 let files: string[];
 let local: LocalFederation;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.once("error", reject);
-    // a command that hangs fails its test instead of the whole file's timeout
-    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A file standing for last night's good model, which a failed run must leave alone. */
 function previousModel(name: string): { path: string; content: string } {

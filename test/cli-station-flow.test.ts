@@ -12,23 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEntryPoint } from "../common/package-root.js";
 import { writeScenario } from "../synth/index.js";
 import { isTrue, num, readRows } from "./helpers/pooled.js";
+import { runCli as cli } from "./helpers/cli.js";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function startStation(dir: string): Promise<{ child: ChildProcess; address: string }> {
   const child = spawn(process.execPath, [cliEntryPoint(), "station", "start", dir], { stdio: ["ignore", "pipe", "pipe"] });

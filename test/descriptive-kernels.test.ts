@@ -2,25 +2,10 @@ import { describe, expect, it } from "vitest";
 import { countCells, momentCells, MOMENTS_PER_CELL } from "../station-daemon/compute/descriptive.js";
 import { BadInput, UnknownColumn } from "../common/errors.js";
 import { cellCount, type GroupBy } from "../common/job.js";
-import type { Column, Table } from "../station-daemon/data/table.js";
+import { tableOf, type Cell } from "./helpers/table.js";
 
-type Cell = number | string | boolean | null;
 type Row = Record<string, Cell>;
 
-/** A Table from plain rows; null is missing. */
-function tableOf(kinds: Record<string, Column["kind"]>, rows: Row[], name = "clients"): Table {
-  const columns = new Map<string, Column>();
-  for (const [column, kind] of Object.entries(kinds)) {
-    const cells = rows.map((r) => r[column]);
-    if (kind === "categorical") {
-      const levels = [...new Set(cells.filter((c): c is string => c !== null))].sort();
-      columns.set(column, { kind, name: column, levels, codes: Int32Array.from(cells, (c) => (c === null ? -1 : levels.indexOf(c as string))) });
-    } else {
-      columns.set(column, { kind, name: column, values: Float64Array.from(cells, (c) => (c === null ? NaN : Number(c))) });
-    }
-  }
-  return { name, rowCount: rows.length, columns };
-}
 
 const kinds = { sex: "categorical", alone: "boolean", quintile: "numeric", age: "numeric", falls: "numeric" } as const;
 

@@ -21,23 +21,10 @@ import { StandardisedRateResult } from "../sdk/results/standardised-rate-result.
 import { histogramCells, indicatorCells } from "../station-daemon/compute/descriptive.js";
 import { DEFAULT_DISCLOSURE, checkDisclosure } from "../station-daemon/governance/index.js";
 import { evaluateWhere } from "../station-daemon/compute/filter.js";
-import type { Column, Table } from "../station-daemon/data/table.js";
+import { tableOf } from "./helpers/table.js";
 
 type Row = Record<string, number | string | boolean | null>;
 
-function tableOf(kinds: Record<string, Column["kind"]>, rows: Row[]): Table {
-  const columns = new Map<string, Column>();
-  for (const [column, kind] of Object.entries(kinds)) {
-    const cells = rows.map((r) => r[column]);
-    if (kind === "categorical") {
-      const levels = [...new Set(cells.filter((c): c is string => c !== null))].sort();
-      columns.set(column, { kind, name: column, levels, codes: Int32Array.from(cells, (c) => (c === null ? -1 : levels.indexOf(c as string))) });
-    } else {
-      columns.set(column, { kind, name: column, values: Float64Array.from(cells, (c) => (c === null ? NaN : Number(c))) });
-    }
-  }
-  return { name: "clients", rowCount: rows.length, columns };
-}
 
 function rowsOf(count: number, seed: number): Row[] {
   const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;

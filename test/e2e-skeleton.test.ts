@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +6,7 @@ import { Federation, StationError, StationUnreachable } from "../sdk/index.js";
 import { LocalFederation } from "../sdk/local-federation.js";
 import { writeScenario } from "../synth/index.js";
 import { isTrue, num, readRows, type PooledRow } from "./helpers/pooled.js";
+import { freePort } from "./helpers/cli.js";
 
 let work: string;
 let local: LocalFederation;
@@ -80,13 +80,3 @@ describe("three station processes over gRPC", () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}

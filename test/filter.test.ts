@@ -4,23 +4,8 @@ import { parseWhere } from "../sdk/query/where.js";
 import { BadInput, UnknownColumn } from "../common/errors.js";
 import type { Expr } from "../common/expression.js";
 import type { Column, Table } from "../station-daemon/data/table.js";
+import { tableOf, type Cell } from "./helpers/table.js";
 
-type Cell = number | string | boolean | null;
-
-/** A Table from plain rows; the kind of each column is given, null is missing. */
-function tableOf(name: string, kinds: Record<string, Column["kind"]>, rows: Record<string, Cell>[]): Table {
-  const columns = new Map<string, Column>();
-  for (const [column, kind] of Object.entries(kinds)) {
-    const cells = rows.map((r) => r[column]);
-    if (kind === "categorical") {
-      const levels = [...new Set(cells.filter((c): c is string => c !== null))].sort();
-      columns.set(column, { kind, name: column, levels, codes: Int32Array.from(cells, (c) => (c === null ? -1 : levels.indexOf(c as string))) });
-    } else {
-      columns.set(column, { kind, name: column, values: Float64Array.from(cells, (c) => (c === null ? NaN : Number(c))) });
-    }
-  }
-  return { name, rowCount: rows.length, columns };
-}
 
 const kinds = { age: "numeric", sex: "categorical", region: "categorical", alone: "boolean", income: "numeric" } as const;
 const rows: Record<string, Cell>[] = [
@@ -33,7 +18,7 @@ const rows: Record<string, Cell>[] = [
   { age: 30, sex: "M", region: "Noord", alone: null, income: 25000 },
   { age: 66, sex: "X", region: "West", alone: false, income: 40000 },
 ];
-const clients = tableOf("clients", kinds, rows);
+const clients = tableOf(kinds, rows, "clients");
 
 /** Indices of the rows a where-expression keeps. */
 function selected(where: string | Expr | undefined): number[] {
@@ -127,7 +112,7 @@ describe("evaluateWhere: missing values follow SQL's three-valued logic", () => 
       alone: random() < 0.2 ? null : random() < 0.5,
       income: random() < 0.5 ? null : random() * 3,
     }));
-    const table = tableOf("random", kinds, many);
+    const table = tableOf(kinds, many, "random");
     // null is unknown; this reference works on row objects, not on the station's arrays.
     const truth = (e: Expr, row: Record<string, Cell>): boolean | null => {
       switch (e.kind) {

@@ -5,15 +5,14 @@
  * "fed4" all four. The data-change test runs last: it edits one station's CSV and restarts it.
  * Needs `npm run build` (npm test runs it first).
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEntryPoint } from "../common/package-root.js";
 import { Federation, type ReplayReport } from "../sdk/index.js";
 import { LocalFederation } from "../sdk/local-federation.js";
 import { writeScenario } from "../synth/index.js";
+import { runCli as cli } from "./helpers/cli.js";
 
 const FORMULA = "fell_12m ~ age + sex + prior_fall";
 
@@ -24,27 +23,7 @@ let fed3: string;
 let fed4: string;
 let names: string[];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.once("error", reject);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "werkplaats-replay-"));

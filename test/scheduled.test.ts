@@ -5,15 +5,14 @@
  * The exit codes 2, 3, 5, 6 and 7 are pinned in cli-glm.test.ts; 9 (differs) in replay.test.ts;
  * 4 (refused by policy) here. Needs `npm run build` (npm test runs it first).
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEntryPoint } from "../common/package-root.js";
 import { LocalFederation } from "../sdk/local-federation.js";
 import { writeScenario } from "../synth/index.js";
 import { readRows } from "./helpers/pooled.js";
+import { runCli as cli } from "./helpers/cli.js";
 
 const FORMULA = "fell_12m ~ age + sex + num_medications + prior_fall";
 
@@ -22,32 +21,7 @@ let files: string[];
 let local: LocalFederation;
 let fed: string;
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs the CLI; `onStderr` sees stderr as it grows and may kill the child. */
-function cli(args: string[], onStderr?: (text: string, kill: (signal: NodeJS.Signals) => void) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      onStderr?.(stderr, (signal) => child.kill(signal));
-    });
-    child.once("error", reject);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 const glmArgs = (...more: string[]) => ["glm", FORMULA, "--family", "binomial", "--federation", fed, "--dataset", "fall_risk", ...more];
 
@@ -79,12 +53,12 @@ describe("scheduled runs", () => {
     const previous = readFileSync(out);
 
     let killedAt = "";
-    const run = await cli(glmArgs("--out", out, "--log-format", "json"), (text, kill) => {
+    const run = await cli(glmArgs("--out", out, "--log-format", "json"), { onStderr: (text, kill) => {
       if (!killedAt && text.includes('"event":"iteration"')) {
         killedAt = text;
         kill("SIGKILL");
       }
-    });
+    } });
     expect(run.signal).toBe("SIGKILL");
     // killed in the middle of the fit: no line says it finished or saved
     expect(killedAt).not.toContain('"event":"fitted"');

@@ -4,12 +4,10 @@
  * glm-oracle.test.ts); the command runs as the built CLI; the expected scores are computed in this
  * file straight from the coefficients and the CSV text, not with the model's own predict().
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEntryPoint } from "../common/package-root.js";
 import { fitGlm, type GlmModel } from "../sdk/glm/index.js";
 import { initStation } from "../station-daemon/config.js";
 import { columnTypes } from "../station-daemon/compute/glm-design.js";
@@ -17,6 +15,7 @@ import { loadCsv } from "../station-daemon/data/csv.js";
 import { writeScenario } from "../synth/index.js";
 import { federation } from "./glm-fixtures.js";
 import { num, readRows, type PooledRow } from "./helpers/pooled.js";
+import { runCli as cli } from "./helpers/cli.js";
 
 const FORMULA = "fell_12m ~ age + sex + num_medications + prior_fall + dementia + income_quintile";
 
@@ -27,17 +26,6 @@ let poissonFile: string;
 let model: GlmModel;
 let clients: PooledRow[];
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function readScores(file: string): { header: string[]; rows: string[][] } {
   const [header, ...lines] = readFileSync(file, "utf8").trimEnd().split("\n");
