@@ -2,8 +2,7 @@ import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface CountCell {
   /** Group-by column → level; empty without group-by. */
@@ -19,10 +18,8 @@ export interface CountCell {
  * `minCellSize` (the query always gives one), cells of 1 … minCellSize − 1 are withheld, and —
  * because the total is shown — a second cell when only one would be (results/disclosure.ts).
  */
-export class CountResult extends Printable {
+export class CountResult extends Result {
   readonly kind = "count";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly by: string[];
@@ -33,9 +30,8 @@ export class CountResult extends Printable {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
-    super();
+    super(options.provenance);
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
     this.stations = options.stations;
@@ -76,11 +72,7 @@ export class CountResult extends Printable {
     return new (danfo.DataFrame ?? (danfo as unknown as { default: typeof danfo }).default.DataFrame)(columns);
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells, total: this.total };
   }
 

@@ -1,8 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { type SuppressionLine, suppress } from "./disclosure.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface CrosstabCell {
   /** { [rowColumn]: row level, [columnColumn]: column level } */
@@ -25,10 +24,8 @@ export interface MarginCell {
  * (results/disclosure.ts): every row with its row total, every column with its column total, the
  * row totals with the grand total and the column totals with the grand total.
  */
-export class CrosstabResult extends Printable {
+export class CrosstabResult extends Result {
   readonly kind = "crosstab";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly rowColumn: string;
@@ -44,10 +41,9 @@ export class CrosstabResult extends Printable {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; where?: string; rows: GroupBy; columns: GroupBy; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
-    super();
+    super(options.provenance);
     const { rows, columns } = options;
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.rowColumn = rows.column;
     this.columnColumn = columns.column;
@@ -102,11 +98,7 @@ export class CrosstabResult extends Printable {
     return [...this.cells, ...this.rowTotals, ...this.columnTotals, this.total].filter((c) => c.suppressed).length;
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     return {
       kind: this.kind,
       dataset: this.dataset,

@@ -2,8 +2,7 @@ import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, histogramWidth } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface HistogramBin {
   /** The bin is [from, to), the last one [from, to]. */
@@ -36,10 +35,8 @@ export interface HistogramCell {
  * Counts per bin, per cell of a group-by, from one histogram job (layout: common/job.ts). The
  * bins, below and above add up to n, which is shown, so they form one disclosure line.
  */
-export class HistogramResult extends Printable {
+export class HistogramResult extends Result {
   readonly kind = "histogram";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -50,9 +47,8 @@ export class HistogramResult extends Printable {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
-    super();
+    super(options.provenance);
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -84,11 +80,7 @@ export class HistogramResult extends Printable {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, edges: this.edges, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
   }
 

@@ -1,8 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL, cellCount } from "../../common/job.js";
 import { type ProportionCell, formatProportion, proportionCells } from "./proportion-result.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface IndicatorCell extends ProportionCell {
   /** The indicator's name. */
@@ -23,10 +22,8 @@ export interface IndicatorInfo {
  * every indicator's cells in the order the indicators were given; `table()` pivots them to one
  * row per group with a column per indicator.
  */
-export class IndicatorResult extends Printable {
+export class IndicatorResult extends Result {
   readonly kind = "indicators";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly indicators: IndicatorInfo[];
@@ -46,9 +43,8 @@ export class IndicatorResult extends Printable {
     minCellSize?: number;
     provenance?: Provenance;
   }) {
-    super();
+    super(options.provenance);
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.level = options.level ?? 0.95;
     this.stations = options.stations;
@@ -90,11 +86,7 @@ export class IndicatorResult extends Printable {
     return { by, indicators: this.indicators.map((i) => i.name), rows };
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     const { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells } = this;
     return { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells };
   }

@@ -4,8 +4,7 @@ import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { wilsonInterval } from "./intervals.js";
 import { formatNumber } from "./table-text.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface ProportionCell {
   group: Record<string, string>;
@@ -60,10 +59,8 @@ export function formatProportion(c: ProportionCell, digits = 2): string[] {
  * with Wilson score intervals, per cell of a group-by; from one indicator-set job. Rows on which
  * the condition is unknown (a missing value) are in neither numerator nor denominator.
  */
-export class ProportionResult extends Printable {
+export class ProportionResult extends Result {
   readonly kind = "proportion";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly condition: string;
@@ -76,9 +73,8 @@ export class ProportionResult extends Printable {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; where?: string; condition: string; by: readonly GroupBy[]; sum: Float64Array; per?: number; level?: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
-    super();
+    super(options.provenance);
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.condition = options.condition;
     this.by = options.by.map((g) => g.column);
@@ -93,11 +89,7 @@ export class ProportionResult extends Printable {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     const { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells } = this;
     return { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells };
   }

@@ -3,8 +3,7 @@ import { type GroupBy, histogramWidth, quantileEdges } from "../../common/job.js
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber } from "./table-text.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface QuantileValue {
   /** The probability asked for, in (0, 1). */
@@ -43,10 +42,8 @@ export interface QuantileCell {
  * shown; a cell whose n is 1 … min − 1 is withheld whole. The fine bins themselves never leave
  * this object, but note that the SDK (the analyst's process) does see them: see dataset-query.ts.
  */
-export class QuantileResult extends Printable {
+export class QuantileResult extends Result {
   readonly kind = "quantile";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -76,10 +73,9 @@ export class QuantileResult extends Printable {
     minCellSize?: number;
     provenance?: Provenance;
   }) {
-    super();
+    super(options.provenance);
     const { lower, upper, bins, minCellSize } = options;
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -132,11 +128,7 @@ export class QuantileResult extends Printable {
     return this.get(group)?.quantiles.find((q) => q.p === p)?.value;
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     return {
       kind: this.kind,
       dataset: this.dataset,

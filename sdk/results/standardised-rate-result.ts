@@ -4,8 +4,7 @@ import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { fayFeuerInterval } from "./intervals.js";
 import { formatNumber } from "./table-text.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface StandardisedRateCell {
   group: Record<string, string>;
@@ -36,10 +35,8 @@ export interface StandardisedRateCell {
  * standardised rate of a shown group does not let anyone recover them without the age-specific
  * populations, which this result does not show.
  */
-export class StandardisedRateResult extends Printable {
+export class StandardisedRateResult extends Result {
   readonly kind = "standardised_rate";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly where?: string;
   readonly condition: string;
@@ -68,10 +65,9 @@ export class StandardisedRateResult extends Printable {
     minCellSize?: number;
     provenance?: Provenance;
   }) {
-    super();
+    super(options.provenance);
     const { age, minCellSize } = options;
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.where = options.where;
     this.condition = options.condition;
     this.ageColumn = age.column;
@@ -122,11 +118,7 @@ export class StandardisedRateResult extends Printable {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     const { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells } = this;
     return { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells };
   }

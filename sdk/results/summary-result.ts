@@ -3,8 +3,7 @@ import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber } from "./table-text.js";
-import { withProvenance } from "./provenance.js";
-import { Printable, type Tabular } from "./printable.js";
+import { Result, type Tabular } from "./result.js";
 
 export interface SummaryCell {
   group: Record<string, string>;
@@ -26,10 +25,8 @@ export interface SummaryCell {
  * With c near the mean the variance does not cancel catastrophically (the query finds c with a
  * first, one-cell job unless given one).
  */
-export class SummaryResult extends Printable {
+export class SummaryResult extends Result {
   readonly kind = "summary";
-  /** How it was obtained: call, jobs, stations, snapshots, versions, time (common/provenance.ts). */
-  readonly provenance?: Provenance;
   readonly dataset: string;
   readonly column: string;
   readonly where?: string;
@@ -41,9 +38,8 @@ export class SummaryResult extends Printable {
   readonly minCellSize?: number;
 
   constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; shift: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
-    super();
+    super(options.provenance);
     this.dataset = options.dataset;
-    if (options.provenance) this.provenance = options.provenance;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
@@ -67,11 +63,7 @@ export class SummaryResult extends Printable {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
   }
 
-  toJSON(): object {
-    return withProvenance(this.resultJSON(), this.provenance);
-  }
-
-  private resultJSON(): object {
+  protected resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
   }
 
