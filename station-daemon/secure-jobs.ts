@@ -29,6 +29,13 @@ interface PendingJob {
   expiresAt: number;
 }
 
+/** A decoded job whose secure-aggregation terms were checked to belong to it. */
+export interface AcceptedJob {
+  job: JobSpec;
+  secagg: AdvertiseKeysRequest;
+  digest: Uint8Array;
+}
+
 export interface SecureJobsOptions {
   name: string;
   identitySecretKey: Uint8Array;
@@ -63,11 +70,10 @@ export class SecureJobs {
   }
 
   /**
-   * Round 0: decode the job, let `compute` check it against policy and compute the contribution,
-   * then advertise fresh keys.
+   * Round 0, first: decode the job and check that the secure-aggregation terms were made for
+   * exactly this job (their context is its digest), before the station does any work for it.
    */
-  startJob(request: { job?: unknown; secagg?: AdvertiseKeysRequest }, compute: (job: JobSpec) => Float64Array): AdvertiseKeysResponse {
-    this.dropExpired();
+  acceptJob(request: { job?: unknown; secagg?: AdvertiseKeysRequest }): AcceptedJob {
     const job = jobFromWire(request.job);
     const secagg = request.secagg;
     if (!secagg) throw new ProtocolViolation("StartJob carries no secure-aggregation terms");
@@ -75,7 +81,13 @@ export class SecureJobs {
     if (toHex(secagg.context ?? new Uint8Array()) !== toHex(digest)) {
       throw new ProtocolViolation("the job's context is not the digest of the job it carries");
     }
-    const contribution = compute(job);
+    return { job, secagg, digest };
+  }
+
+  /** Round 0, then: hold the (policy-checked) contribution until round 2, advertise fresh keys. */
+  startJob(accepted: AcceptedJob, contribution: Float64Array): AdvertiseKeysResponse {
+    this.dropExpired();
+    const { secagg, digest } = accepted;
     // Refuse now, in round 0, what could not be masked in round 2: a refusal here stops the job
     // with its reason, while a failure in round 2 would only look like this station dropping out.
     checkMaskable(contribution, Array.isArray(secagg.stations) ? secagg.stations.length : 0);

@@ -16,8 +16,6 @@ import { requestAuthFromMetadata } from "../sdk/auth/sign-request.js";
 import { formatWhere } from "../sdk/query/where.js";
 import { PROTOCOL_VERSION, type DatasetInfo, type StationInfo } from "../common/schema.js";
 import { SOFTWARE_VERSION } from "../common/version.js";
-import { jobDigest } from "../common/job-digest.js";
-import { jobFromWire } from "../common/wire.js";
 import { type StationConfig, loadConfig, loadIdentity } from "./config.js";
 import type { Column, Table } from "./data/table.js";
 import { tableFingerprint } from "./data/fingerprint.js";
@@ -171,7 +169,7 @@ export class Station {
         response: this.info(this.studyOf(caller)),
         audit: { computation: null, dataset: null, columns: [], where: null },
       })),
-      StartJob: this.guarded("StartJob", (req: Parameters<SecureJobs["startJob"]>[0], caller, details) => this.startJob(req, caller, details)),
+      StartJob: this.guarded("StartJob", (req: Parameters<SecureJobs["acceptJob"]>[0], caller, details) => this.startJob(req, caller, details)),
       ShareKeys: this.guarded("ShareKeys", (req: Parameters<SecureJobs["shareKeys"]>[0], caller, details) =>
         this.round(req.jobId, caller, details, () => this.jobs.shareKeys(req)),
       ),
@@ -238,26 +236,20 @@ export class Station {
    * The computation may run in a database, so it is awaited here and its result handed to the
    * secure-aggregation participant, which re-decodes the job and checks its digest again.
    */
-  private async startJob(req: Parameters<SecureJobs["startJob"]>[0], caller: Caller, details: AuditDetails): Promise<{ response: unknown; audit: JobAudit }> {
-    const job = jobFromWire(req.job);
+  private async startJob(req: Parameters<SecureJobs["acceptJob"]>[0], caller: Caller, details: AuditDetails): Promise<{ response: unknown; audit: JobAudit }> {
+    const accepted = this.jobs.acceptJob(req);
+    const { job } = accepted;
     Object.assign(details, { computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null });
-    // The digest check SecureJobs makes, made first here too: no work for a job whose terms do not match it.
-    if (!req.secagg) throw new ProtocolViolation("StartJob carries no secure-aggregation terms");
-    if (toHex(req.secagg.context ?? new Uint8Array()) !== toHex(jobDigest(job))) {
-      throw new ProtocolViolation("the job's context is not the digest of the job it carries");
-    }
-    const audit: JobAudit = { ...caller, computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null };
     const source = this.sources.get(job.dataset);
     if (!source) throw new UnknownDataset(job.dataset, [...this.sources.keys()]);
     const table = source.table;
     const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
-    audit.columns = checked.columns;
     details.columns = checked.columns;
     const { contribution, rowsSelected } = await source.compute(job);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
-    const response = { secagg: this.jobs.startJob(req, () => contribution), datasetFingerprint: this.snapshotFingerprint(job.dataset, this.studyOf(caller)) };
-    const jobId = req.secagg?.jobId ?? "";
-    this.jobOwners.set(jobId, { ...audit, expiresAt: req.secagg?.deadlineMs ?? Date.now() });
+    const response = { secagg: this.jobs.startJob(accepted, contribution), datasetFingerprint: this.snapshotFingerprint(job.dataset, checked.study) };
+    const audit: JobAudit = { ...caller, ...details };
+    this.jobOwners.set(accepted.secagg.jobId, { ...audit, expiresAt: accepted.secagg.deadlineMs });
     return { response, audit };
   }
 

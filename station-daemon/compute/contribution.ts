@@ -3,18 +3,26 @@
  * kernels know nothing of masking or networks; the secure-aggregation participant wraps them.
  */
 import { UnknownDataset } from "../../common/errors.js";
-import type { JobSpec } from "../../common/job.js";
+import { type JobSpec, quantileEdges } from "../../common/job.js";
 import type { Table } from "../data/table.js";
-import { quantileEdges } from "../../common/job.js";
 import { countCells, histogramCells, indicatorCells, momentCells } from "./descriptive.js";
 import { evaluateWhere } from "./filter.js";
 import { glmContribution } from "./glm.js";
 import { glmEvaluateContribution } from "./glm-evaluate.js";
 
-export function computeContribution(tables: ReadonlyMap<string, Table>, job: JobSpec): Float64Array {
-  const table = tables.get(job.dataset);
-  if (!table) throw new UnknownDataset(job.dataset, [...tables.keys()]);
+/**
+ * The job's vector over `table`, and how many rows its where-expression selected (the disclosure
+ * check needs the count; the filter is evaluated once for both).
+ */
+export function computeContribution(table: Table, job: JobSpec): { contribution: Float64Array; rowsSelected: number } {
+  if (job.dataset !== table.name) throw new UnknownDataset(job.dataset, [table.name]);
   const rows = evaluateWhere(table, job.where);
+  let rowsSelected = 0;
+  for (let i = 0; i < rows.length; i++) rowsSelected += rows[i];
+  return { contribution: kernel(table, rows, job), rowsSelected };
+}
+
+function kernel(table: Table, rows: Uint8Array, job: JobSpec): Float64Array {
   const c = job.computation;
   switch (c.kind) {
     case "count":
