@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { PROTO_LOADER_OPTIONS } from "../common/protos.js";
 import { packageRoot } from "../common/package-root.js";
+import { Rng } from "../synth/random.js";
 
 export function benchService(): grpc.ServiceClientConstructor {
   const root = packageRoot();
@@ -10,16 +11,10 @@ export function benchService(): grpc.ServiceClientConstructor {
   return (grpc.loadPackageDefinition(def) as unknown as { werkplaats: { bench: { BenchStation: grpc.ServiceClientConstructor } } }).werkplaats.bench.BenchStation;
 }
 
-/** A reproducible vector of reals in [-1000, 1000) (mulberry32); benchmark input, not a secret. */
+/** A reproducible vector of reals in [-1000, 1000): benchmark input, not a secret. */
 export function benchVector(length: number, seed: number): Float64Array {
-  let a = seed >>> 0;
+  const rng = new Rng(seed, "bench-vector");
   const out = new Float64Array(length);
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2000 - 1000;
-  }
+  for (let i = 0; i < length; i++) out[i] = rng.uniform() * 2000 - 1000;
   return out;
 }

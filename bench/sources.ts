@@ -18,6 +18,7 @@ import { parquetWriteFile } from "hyparquet-writer";
 import type { JobSpec } from "../common/job.js";
 import { GLM_HEADER_LENGTH } from "../station-daemon/compute/glm.js";
 import { openDatasetSource, type DatasetSource } from "../station-daemon/sources/index.js";
+import { Rng } from "../synth/random.js";
 import { TemporaryPostgres } from "./postgres-server.js";
 
 const run = promisify(execFile);
@@ -47,21 +48,6 @@ for _ in range(${ITERATIONS}):
 iu = np.triu_indices(k + 1)
 print(json.dumps({"seconds": sorted(times)[len(times) // 2], "score": score.tolist(), "information": info[iu].tolist(), "deviance": dev}))
 `;
-
-function normal(random: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -99,8 +85,7 @@ export async function benchSources(): Promise<void> {
   let server: TemporaryPostgres | undefined;
   try {
     process.stdout.write(`generating ${ROWS.toLocaleString("en")} rows x ${COVARIATES} covariates\n`);
-    const random = seeded(20260);
-    const gauss = normal(random);
+    const rng = new Rng(20260, "bench-sources");
     const columns = names.map(() => new Float64Array(ROWS));
     const y = new Float64Array(ROWS);
     const raw = new Float64Array(ROWS * (COVARIATES + 1));
@@ -108,11 +93,11 @@ export async function benchSources(): Promise<void> {
       let eta = trueBeta[0];
       for (let j = 0; j < COVARIATES; j++) {
         // four decimals, so that CSV text, Parquet doubles, PostgreSQL and NumPy hold the same values
-        const x = Math.round(gauss() * 1e4) / 1e4;
+        const x = Math.round(rng.normal() * 1e4) / 1e4;
         columns[j][r] = x;
         eta += trueBeta[j + 1] * x;
       }
-      y[r] = random() < 1 / (1 + Math.exp(-eta)) ? 1 : 0;
+      y[r] = rng.uniform() < 1 / (1 + Math.exp(-eta)) ? 1 : 0;
       raw[r * (COVARIATES + 1)] = y[r];
       for (let j = 0; j < COVARIATES; j++) raw[r * (COVARIATES + 1) + 1 + j] = columns[j][r];
     }

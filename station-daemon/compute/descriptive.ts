@@ -236,6 +236,15 @@ function binOf(edges: readonly number[], x: number): number {
   return lo;
 }
 
+/** Histogram edges as the coordinator sent them: at least two, finite, strictly increasing. */
+export function checkEdges(edges: readonly number[]): void {
+  if (!Array.isArray(edges) || edges.length < 2) throw new BadInput("a histogram needs at least two edges");
+  for (let k = 0; k < edges.length; k++) {
+    if (typeof edges[k] !== "number" || !Number.isFinite(edges[k])) throw new BadInput("histogram edges must be finite numbers");
+    if (k > 0 && !(edges[k] > edges[k - 1])) throw new BadInput("histogram edges must be strictly increasing");
+  }
+}
+
 /**
  * Per cell [below, bins…, above, missing] of a numeric or boolean column over the selected rows;
  * length histogramWidth(edges.length) × cellCount(by), cell-major.
@@ -246,11 +255,7 @@ export function histogramCells(options: HistogramCellsOptions): Float64Array {
     throw new BadInput(`column "${column.name}" is categorical; a histogram needs a numeric column (count it by its levels instead)`);
   }
   const edges = options.edges;
-  if (!Array.isArray(edges) || edges.length < 2) throw new BadInput("a histogram needs at least two edges");
-  for (let k = 0; k < edges.length; k++) {
-    if (typeof edges[k] !== "number" || !Number.isFinite(edges[k])) throw new BadInput("histogram edges must be finite numbers");
-    if (k > 0 && !(edges[k] > edges[k - 1])) throw new BadInput("histogram edges must be strictly increasing");
-  }
+  checkEdges(edges);
   const m = edges.length;
   const width = histogramWidth(m);
   const first = edges[0];

@@ -13,7 +13,7 @@ import { BadInput } from "../../common/errors.js";
 import { cellCount, type Computation, type GroupBy, INDICATOR_VALUES_PER_CELL, histogramWidth, quantileEdges } from "../../common/job.js";
 import { type SqlParams, type SqlSchema, whereSql } from "./sql.js";
 import type { Expr } from "../../common/expression.js";
-import { levelPositions } from "../compute/descriptive.js";
+import { checkEdges, levelPositions } from "../compute/descriptive.js";
 
 /** Runs one parameterised query and returns its rows. */
 export type SqlRunner = (text: string, values: unknown[]) => Promise<Array<Record<string, unknown>>>;
@@ -197,11 +197,7 @@ export async function descriptiveSql(
       if (column.kind === "categorical") {
         throw new BadInput(`column "${column.name}" is categorical; a histogram needs a numeric column (count it by its levels instead)`);
       }
-      if (!Array.isArray(edges) || edges.length < 2) throw new BadInput("a histogram needs at least two edges");
-      for (let k = 0; k < edges.length; k++) {
-        if (typeof edges[k] !== "number" || !Number.isFinite(edges[k])) throw new BadInput("histogram edges must be finite numbers");
-        if (k > 0 && !(edges[k] > edges[k - 1])) throw new BadInput("histogram edges must be strictly increasing");
-      }
+      checkEdges(edges);
       const m = edges.length;
       const width = histogramWidth(m);
       const x = ctx.schema.numberValue(c.column);
