@@ -1,5 +1,5 @@
 /**
- * One benchmark station process: `node dist/bench/bench-station.js NAME KEYFILE ROSTERFILE`.
+ * One benchmark station process: `node dist/bench/bench-station.js NAME KEYFILE ROSTERFILE PARENTPID`.
  * Prints "listening on HOST:PORT". Not part of the product: it serves plain vectors too.
  */
 import { readFileSync } from "node:fs";
@@ -8,8 +8,9 @@ import { fromHex } from "../common/hex.js";
 import { MAX_MESSAGE_BYTES } from "../common/protos.js";
 import { SecAggParticipant } from "../secagg/index.js";
 import { benchService, benchVector } from "./bench-proto.js";
+import { whenParentIsGone } from "../common/parent-watch.js";
 
-const [name, keyFile, rosterFile] = process.argv.slice(2);
+const [name, keyFile, rosterFile, parentPid] = process.argv.slice(2);
 const roster = (JSON.parse(readFileSync(rosterFile, "utf8")) as Array<{ name: string; identityKey: string }>).map((e) => ({
   name: e.name,
   identityKey: fromHex(e.identityKey, "roster key", 32),
@@ -45,4 +46,6 @@ server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p
   if (err) throw err;
   process.stdout.write(`listening on 127.0.0.1:${port}\n`);
 });
-process.on("SIGTERM", () => server.tryShutdown(() => process.exit(0)));
+const stop = () => server.tryShutdown(() => process.exit(0));
+process.on("SIGTERM", stop);
+whenParentIsGone(Number(parentPid), stop);

@@ -37,7 +37,7 @@ async function startStations(n: number): Promise<BenchFederation> {
     names.map(
       (name) =>
         new Promise<string>((resolve, reject) => {
-          const child = spawn(process.execPath, [script, name, join(dir, `${name}.key`), join(dir, "roster.json")], { stdio: ["ignore", "pipe", "inherit"] });
+          const child = spawn(process.execPath, [script, name, join(dir, `${name}.key`), join(dir, "roster.json"), String(process.pid)], { stdio: ["ignore", "pipe", "inherit"] });
           children.push(child);
           let out = "";
           child.stdout!.on("data", (c: Buffer) => {

@@ -9,6 +9,7 @@ import { UsageError } from "../exit-codes.js";
 import { stationAuditCommand } from "./station-audit.js";
 import { stationPolicyCommand } from "./station-policy.js";
 import { stationScoreCommand } from "./station-score.js";
+import { whenParentIsGone } from "../../common/parent-watch.js";
 
 const HELP = `werkplaats station — run an organisation's data station
 
@@ -151,19 +152,7 @@ async function start(argv: string[]): Promise<number> {
     };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
-    // A local federation's stations belong to the notebook or script that started them: when it
-    // dies without stopping them (a kernel killed with SIGKILL), they stop too instead of lingering.
-    if (parent !== undefined) {
-      const watch = setInterval(() => {
-        try {
-          process.kill(parent, 0);
-        } catch {
-          clearInterval(watch);
-          stop(`parent process ${parent} is gone`);
-        }
-      }, 1000);
-      watch.unref();
-    }
+    if (parent !== undefined) whenParentIsGone(parent, stop);
   });
   return 0;
 }
