@@ -26,14 +26,27 @@ export function mergeSchemas(infos: readonly StationInfo[]): FederatedDataset[] 
         }
         if (prev.type !== col.type) {
           // A column typed differently at two stations cannot be combined; say so where it is used.
-          entry.columns.set(col.name, { ...prev, type: prev.type === "categorical" || col.type === "categorical" ? "categorical" : "numeric" });
+          prev.type = prev.type === "categorical" || col.type === "categorical" ? "categorical" : "numeric";
         }
-        if (col.levels) prev.levels = [...new Set([...(prev.levels ?? []), ...col.levels])].sort(codePointCompare);
+        if (col.levels) prev.levels = [...new Set([...(prev.levels ?? []), ...col.levels])];
       }
       byName.set(ds.name, entry);
     }
   }
-  return [...byName.entries()].map(([name, e]) => ({ name, stations: e.stations, columns: [...e.columns.values()] }));
+  return [...byName.entries()].map(([name, e]) => ({
+    name,
+    stations: e.stations,
+    columns: [...e.columns.values()].map((c) => (c.levels ? { ...c, levels: sortLevels(c) } : c)),
+  }));
+}
+
+/**
+ * Categories in code-point order; the whole-number values a numeric column releases in numeric
+ * order ("2" before "10"), as R orders factor(x) — the first level is the reference either way.
+ */
+function sortLevels(column: ColumnInfo): string[] {
+  const levels = [...(column.levels ?? [])];
+  return column.type === "numeric" ? levels.sort((a, b) => Number(a) - Number(b)) : levels.sort(codePointCompare);
 }
 
 export function codePointCompare(a: string, b: string): number {
@@ -46,15 +59,16 @@ export function findDataset(datasets: readonly FederatedDataset[], name: string)
   return ds;
 }
 
-/** The federation-wide levels of a group-by column. */
+/**
+ * The federation-wide levels of a group-by column: a categorical's levels, false/true, or the few
+ * whole-number values a numeric column releases (income quintiles, a 1–5 rating).
+ */
 export function levelsOf(ds: FederatedDataset, column: string, given?: readonly string[]): string[] {
   if (given) return [...given];
   const col = ds.columns.find((c) => c.name === column);
   if (!col) throw new BadInput(`dataset "${ds.name}" has no column "${column}" (columns: ${ds.columns.map((c) => c.name).join(", ")})`);
   if (col.type === "boolean") return ["false", "true"];
-  if (col.type === "categorical") {
-    if (!col.levels || col.levels.length === 0) throw new BadInput(`column "${column}" has no released levels; it cannot be grouped by`);
-    return col.levels;
-  }
+  if (col.levels && col.levels.length > 0) return col.levels;
+  if (col.type === "categorical") throw new BadInput(`column "${column}" has no released levels; it cannot be grouped by`);
   throw new BadInput(`column "${column}" is numeric; to group by it, give its levels (levels: { ${column}: ["1", "2", …] })`);
 }

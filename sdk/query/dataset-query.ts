@@ -454,20 +454,10 @@ export class DatasetQuery {
     return new JobRecorder({ federation: this.federation, dataset: this.dataset, filter: this.filter, whereText: this.whereText, keep: options.keep ?? "all" });
   }
 
-  /**
-   * Federation-wide levels of each group-by column. A numeric column whose stations release its
-   * few whole-number values (income quintiles, a 1–5 rating) groups by them, in numeric order.
-   */
+  /** Federation-wide levels of each group-by column (sdk/schemas.ts levelsOf). */
   private groupBy(options: GroupOptions): GroupBy[] {
     const schema = this.federation.schemaOf(this.dataset);
-    return (options.by ?? []).map((column) => {
-      const given = options.levels?.[column];
-      const col = schema.columns.find((c) => c.name === column);
-      if (!given && col?.type === "numeric" && col.levels && col.levels.length > 0) {
-        return { column, levels: [...col.levels].sort((a, b) => Number(a) - Number(b)) };
-      }
-      return { column, levels: levelsOf(schema, column, given) };
-    });
+    return (options.by ?? []).map((column) => ({ column, levels: levelsOf(schema, column, options.levels?.[column]) }));
   }
 }
 
