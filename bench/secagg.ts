@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { fromHex, toHex } from "../common/hex.js";
 import { MAX_MESSAGE_BYTES } from "../common/protos.js";
-import { type SecAggStation, minimumThreshold, runSecureAggregation } from "../secagg/index.js";
+import { type SecAggStation, runSecureAggregation } from "../secagg/index.js";
 import { benchService, benchVector } from "./bench-proto.js";
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void;
@@ -88,14 +88,12 @@ async function secureRound(fed: BenchFederation, d: number) {
     advertiseKeys: (req) => call(c, "StartJob", { vector: { length: d, seed: i + 1 }, secagg: req }) as never,
     shareKeys: (req) => call(c, "ShareKeys", req) as never,
     maskedInput: (req) => call(c, "MaskedInput", req) as never,
-    consistencyCheck: (req) => call(c, "ConsistencyCheck", req) as never,
-    unmask: (req) => call(c, "Unmask", req) as never,
+    release: (req) => call(c, "Release", req) as never,
   }));
   const started = performance.now();
   const result = await runSecureAggregation({
     context: new Uint8Array(32),
     stations,
-    threshold: minimumThreshold(stations.length),
     vectorLength: d,
     phaseTimeoutMs: 120_000,
     roster: fed.roster.map((r) => ({ name: r.name, identityKey: fromHex(r.identityKey, "key", 32) })),
@@ -112,7 +110,7 @@ export async function benchSecagg(options: { stations: number[]; lengths: number
   const rows: Array<Record<string, number>> = [];
   const line = (cells: Array<string | number>) => process.stdout.write(cells.map((c) => String(c).padStart(11)).join("") + "\n");
   process.stdout.write(`${options.name}: one aggregation round over gRPC on loopback, secure vs plain (median of repeats)\n`);
-  line(["n", "d", "plain_ms", "secure_ms", "ratio", "adv_ms", "share_ms", "masked_ms", "check_ms", "unmask_ms", "recon_ms", "plain_MB", "secure_MB"]);
+  line(["n", "d", "plain_ms", "secure_ms", "ratio", "adv_ms", "share_ms", "masked_ms", "release_ms", "plain_MB", "secure_MB"]);
   for (const n of options.stations) {
     const fed = await startStations(n);
     try {
@@ -134,7 +132,7 @@ export async function benchSecagg(options: { stations: number[]; lengths: number
           secure.push(last.ms);
         }
         let maxErr = 0;
-        for (let k = 0; k < d; k++) maxErr = Math.max(maxErr, Math.abs(last!.result.sum[k] - plainSum[k]));
+        for (let k = 0; k < d; k++) maxErr = Math.max(maxErr, Math.abs(last!.result.release.values[k] - plainSum[k]));
         if (maxErr > 1e-6) throw new Error(`secure and plain sums differ by ${maxErr} (n=${n}, d=${d})`);
         const ph = last!.result.phaseMs;
         const row = {
@@ -148,7 +146,7 @@ export async function benchSecagg(options: { stations: number[]; lengths: number
           max_abs_diff: maxErr,
         };
         rows.push(row);
-        line([n, d, row.plain_ms.toFixed(1), row.secure_ms.toFixed(1), row.ratio.toFixed(2), ph.advertiseKeys.toFixed(1), ph.shareKeys.toFixed(1), ph.maskedInput.toFixed(1), ph.consistencyCheck.toFixed(1), ph.unmask.toFixed(1), ph.reconstruct.toFixed(1), (plainBytes / 1e6).toFixed(2), (row.bytes_secure / 1e6).toFixed(2)]);
+        line([n, d, row.plain_ms.toFixed(1), row.secure_ms.toFixed(1), row.ratio.toFixed(2), ph.advertiseKeys.toFixed(1), ph.shareKeys.toFixed(1), ph.maskedInput.toFixed(1), ph.release.toFixed(1), (plainBytes / 1e6).toFixed(2), (row.bytes_secure / 1e6).toFixed(2)]);
       }
     } finally {
       await fed.stop();
@@ -209,8 +207,7 @@ export async function benchLocalStations(options: { stations: number; rows: numb
       process.stdout.write(
         `stations${options.stations}: ${options.stations} station processes started in ${(startMs / 1000).toFixed(1)} s; ` +
           `one count job, correct (${expected.join(", ")}): first ${rounds[0].toFixed(0)} ms (cold connections), then ${rounds[1].toFixed(0)} ms ` +
-          `(advertise ${ph.advertiseKeys.toFixed(0)}, share ${ph.shareKeys.toFixed(0)}, masked ${ph.maskedInput.toFixed(0)}, check ${ph.consistencyCheck.toFixed(0)}, ` +
-          `unmask ${ph.unmask.toFixed(0)}, reconstruct ${ph.reconstruct.toFixed(0)} ms)\n`,
+          `(advertise ${ph.advertiseKeys.toFixed(0)}, share ${ph.shareKeys.toFixed(0)}, masked ${ph.maskedInput.toFixed(0)}, release ${ph.release.toFixed(0)} ms)\n`,
       );
       process.stdout.write(JSON.stringify({ bench: `stations${options.stations}`, startMs, roundsMs: rounds, phaseMs: ph }) + "\n");
     } finally {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { StationUnreachable } from "../common/errors.js";
 import { cliEntryPoint } from "../common/package-root.js";
 import { type PostgresDatasetSource, initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
-import { POLICY_FILE } from "../station-daemon/governance/policy.js";
+import { POLICY_FILE, defaultPolicy } from "../station-daemon/governance/policy.js";
 import { TLS_CERTIFICATE_FILE } from "../station-daemon/governance/tls.js";
 import { createResearcherKeys } from "./auth/researcher-keys.js";
 import { type ConnectOptions, Federation } from "./federation.js";
@@ -80,7 +80,8 @@ export class LocalFederation {
         allowResearcher: { key: researcher.publicKey, name: "local analyst", study: LOCAL_STUDY },
       });
       fingerprints.set(s.name, tlsFingerprint);
-      if (options.policy) writeFileSync(join(dir, s.name, POLICY_FILE), JSON.stringify(options.policy(researcher.publicKey), null, 2) + "\n");
+      const policy = options.policy?.(researcher.publicKey) ?? perDatasetPolicy(options.stations, s, researcher.publicKey);
+      if (policy) writeFileSync(join(dir, s.name, POLICY_FILE), JSON.stringify(policy, null, 2) + "\n");
       return { name: s.name, identityKey: publicKey };
     });
     for (const s of options.stations) {
@@ -188,6 +189,21 @@ export class LocalFederation {
     this.processes.clear();
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Every job must cover exactly the stations that release its dataset (governance/policy.ts); by
+ * default that is the whole roster. When the stations hold different datasets, each station's
+ * policy lists, per dataset it holds, the stations holding it. Undefined: the default policy fits.
+ */
+function perDatasetPolicy(all: readonly LocalStationSpec[], station: LocalStationSpec, researcherKey: string): Record<string, unknown> | undefined {
+  const holders = (dataset: string) => all.filter((s) => dataset in s.datasets).map((s) => s.name);
+  const datasets = Object.keys(station.datasets);
+  if (datasets.every((d) => holders(d).length === all.length)) return undefined;
+  const policy = defaultPolicy({ researcherKey, researcherName: "local analyst", study: LOCAL_STUDY });
+  const [study] = policy.studies as Array<Record<string, unknown>>;
+  study.datasets = datasets.map((name) => ({ name, columns: "*", stations: holders(name) }));
+  return policy;
 }
 
 class StationLogTail {

@@ -2,7 +2,8 @@
  * Round 0, AdvertiseKeys (Bonawitz et al. Fig. 4/5): each station makes two fresh X25519 key pairs
  * for this job — c for encrypting shares, s for pairwise masks — and signs both public keys with
  * its long-term identity key. The signature also covers the job's terms (context, job id, station
- * list, threshold), so every station can check in round 1 that all of them were shown the same job.
+ * list, deadline), so every station can check in round 1 that all of them were shown the same job.
+ * (v1 also signed a Shamir threshold; v2 has none: every station of the list must contribute.)
  */
 import { BadInput, ProtocolViolation } from "../common/errors.js";
 import type { Field } from "./encoding.js";
@@ -20,7 +21,6 @@ import {
   MAX_CONTEXT_BYTES,
   MAX_JOB_LIFETIME_MS,
   MAX_STATIONS,
-  minimumThreshold,
   SIGNATURE_BYTES,
 } from "./params.js";
 import { signStatement, STATEMENT, verifyStatement } from "./signing.js";
@@ -29,8 +29,8 @@ import { signStatement, STATEMENT, verifyStatement } from "./signing.js";
 export interface JobTerms {
   jobId: string;
   context: Uint8Array;
+  /** Every station of the job; each one's input is in the sum, or nothing is released. */
   stations: readonly string[];
-  threshold: number;
   deadlineMs: number;
 }
 
@@ -48,22 +48,11 @@ export function checkJobId(value: unknown): string {
 }
 
 /**
- * The threshold rule both sides apply: at least a strict majority of the job's stations
- * (params.ts explains why), at most all of them.
- */
-export function checkThreshold(threshold: number, stations: number): void {
-  const low = minimumThreshold(stations);
-  if (!Number.isInteger(threshold) || threshold < low || threshold > stations) {
-    throw new ProtocolViolation(
-      `threshold ${threshold} is outside ${low}..${stations} for ${stations} stations (at least a majority, at most all)`,
-    );
-  }
-}
-
-/**
  * A station's acceptance of a job. Refused: a station list that leaves this station out, names a
  * station not on its roster (a coordinator inventing stations), repeats one, or is smaller than
- * the station's minimum; a threshold below a majority; a deadline in the past or too far ahead.
+ * the station's minimum; a deadline in the past or too far ahead. Whether the list is exactly the
+ * set of stations that release the job's dataset to its study is checked by the station daemon
+ * (governance/policy.ts), which knows the study; this module knows only the roster.
  */
 export function acceptJobTerms(
   request: unknown,
@@ -87,9 +76,6 @@ export function acceptJobTerms(
     throw new ProtocolViolation(`job ${jobId}: ${stations.length} stations, but this station requires at least ${station.minStations}`);
   }
   if (stations.length > MAX_STATIONS) throw new ProtocolViolation(`job ${jobId}: more than ${MAX_STATIONS} stations`);
-  const threshold = message.threshold;
-  if (typeof threshold !== "number") throw new ProtocolViolation(`job ${jobId}: threshold must be a number`);
-  checkThreshold(threshold, stations.length);
   const deadlineMs = message.deadlineMs;
   if (typeof deadlineMs !== "number" || !Number.isFinite(deadlineMs)) {
     throw new ProtocolViolation(`job ${jobId}: deadlineMs must be a finite number`);
@@ -98,17 +84,25 @@ export function acceptJobTerms(
   if (deadlineMs > station.now + MAX_JOB_LIFETIME_MS) {
     throw new ProtocolViolation(`job ${jobId}: deadline is more than ${MAX_JOB_LIFETIME_MS / 60000} minutes ahead`);
   }
-  return { jobId, context: new Uint8Array(context), stations, threshold, deadlineMs };
+  return { jobId, context: new Uint8Array(context), stations, deadlineMs };
 }
 
-/** The signed statement of an advertisement: the job's terms and the station's two keys. */
 /**
+ * The signed statement of an advertisement: the job's terms and the station's two keys.
  * The deadline is signed with the rest of the terms: an advertisement is then valid only until
  * its job's deadline, so a station may forget a job id once that deadline has passed without
  * ever accepting the old job's advertisements into a new job of the same id.
  */
 function advertisementFields(terms: JobTerms, ad: Omit<KeyAdvertisement, "signature">): Field[] {
-  return [terms.context, terms.jobId, terms.stations, terms.threshold, terms.deadlineMs, ad.station, ad.encryptionPublicKey, ad.maskingPublicKey];
+  return [...termFields(terms), ad.station, ad.encryptionPublicKey, ad.maskingPublicKey];
+}
+
+/**
+ * The job's terms as signed fields: every statement of every round starts with them, so no
+ * signature made for one job (or one station list, or one deadline) verifies in another.
+ */
+export function termFields(terms: JobTerms): Field[] {
+  return [terms.context, terms.jobId, terms.stations, terms.deadlineMs];
 }
 
 export function advertiseKeys(

@@ -1,34 +1,36 @@
 /**
- * The coordinator's side (the paper's server), run by the SDK: it relays messages between
- * stations through the five rounds, tracks who drops out where, and finally removes the masks
- * from the sum. It never holds a secret of a station whose input is in the sum, and it reveals
- * nothing when fewer than t stations remain.
+ * The coordinator's side (the paper's server), run by the SDK. In v2 it only relays: round 0 terms
+ * out, advertisements back; round 1 advertisements out, sealed pad seeds back; round 2 each
+ * station's sealed seeds out, signed masked inputs back; round 3 all signed masked inputs out,
+ * signed releases back. It never holds a pad seed, so it never sees the combined vector; it sees
+ * only what the stations agreed to release.
  *
- * Transport-agnostic: a station is anything with the five round methods returning promises.
+ * There is no dropout recovery: a station that fails any round (error, timeout, bad answer) ends
+ * the job without a result, and the error names it. A result needs all n releases, byte-identical,
+ * each validly signed under the roster (from the federation file).
+ *
+ * Transport-agnostic: a station is anything with the four round methods returning promises.
  */
 import { randomBytes } from "node:crypto";
-import { BadInput, ProtocolViolation, TooFewStations, WerkplaatsError } from "../common/errors.js";
-import { buildRoster, parseAdvertisement, verifyAdvertisement, type JobTerms, type Roster } from "./advertise-keys.js";
-import { checkConsistencyCheckResponse } from "./consistency-check.js";
-import { decode } from "./fixedpoint.js";
+import { BadInput, ProtocolViolation, StationUnreachable, TooFewStations, WerkplaatsError } from "../common/errors.js";
+import { buildRoster, verifyAdvertisement, type JobTerms, type Roster } from "./advertise-keys.js";
+import { equalBytes } from "./encoding.js";
 import { checkMaskedInputResponse } from "./masked-input.js";
 import {
   expectObject,
   PHASES,
   type AdvertiseKeysRequest,
   type AdvertiseKeysResponse,
-  type ConsistencyCheckRequest,
-  type ConsistencyCheckResponse,
   type EncryptedShares,
   type KeyAdvertisement,
   type MaskedInputRequest,
   type MaskedInputResponse,
+  type ReleaseRequest,
+  type ReleaseResponse,
   type SecAggPhase,
   type ShareKeysRequest,
   type ShareKeysResponse,
-  type SurvivorSignature,
-  type UnmaskRequest,
-  type UnmaskResponse,
+  type SignedMaskedInput,
 } from "./messages.js";
 import {
   CLOCK_SKEW_ALLOWANCE_MS,
@@ -36,45 +38,44 @@ import {
   MAX_CONTEXT_BYTES,
   MAX_JOB_LIFETIME_MS,
   MAX_STATIONS,
-  MAX_VECTOR_ELEMENTS,
   MIN_STATIONS,
-  minimumThreshold,
 } from "./params.js";
+import { checkReleaseResponse, type ReleaseBody } from "./release.js";
 import { checkShareKeysResponse } from "./share-keys.js";
-import { checkUnmaskResponse, reconstructSum, type RevealedShares } from "./unmask.js";
 
-/** A station as the coordinator sees it: a name and the five rounds (over gRPC, or in-process). */
+/** A station as the coordinator sees it: a name and the four rounds (over gRPC, or in-process). */
 export interface SecAggStation {
   name: string;
   advertiseKeys(request: AdvertiseKeysRequest): Promise<AdvertiseKeysResponse>;
   shareKeys(request: ShareKeysRequest): Promise<ShareKeysResponse>;
   maskedInput(request: MaskedInputRequest): Promise<MaskedInputResponse>;
-  consistencyCheck(request: ConsistencyCheckRequest): Promise<ConsistencyCheckResponse>;
-  unmask(request: UnmaskRequest): Promise<UnmaskResponse>;
+  release(request: ReleaseRequest): Promise<ReleaseResponse>;
 }
 
 export interface SecureAggregationOptions {
   /** Fresh random unless given; stations refuse a job id they have seen before. */
   jobId?: string;
-  /** Digest of the job spec, bound into every station signature and share encryption. */
+  /** Digest of the job spec, bound into every station signature and seed encryption. */
   context: Uint8Array;
+  /** Every station of the job; each must contribute, or nothing is released. */
   stations: readonly SecAggStation[];
-  /** Default and minimum: a strict majority of `stations`, at least 2 (params.ts). */
-  threshold?: number;
-  /** Elements in every station's input vector. */
-  vectorLength: number;
-  /** A station that has not answered a round within this many ms is dropped from the job. */
+  /**
+   * Identity keys of the federation (from the federation file): every advertisement, masked
+   * input and release is checked against them, so a forged answer fails its station at once.
+   */
+  roster: ReadonlyArray<{ name: string; identityKey: Uint8Array }>;
+  /**
+   * Optional lower bound on the elements of every masked vector (the public part the caller
+   * expects). Stations append a control element and release extras, and the release itself may
+   * have another length (a derived vector), so this is not the release length.
+   */
+  vectorLength?: number;
+  /** A station that has not answered a round within this many ms fails the job. */
   phaseTimeoutMs: number;
   /** When stations wipe the job; default: now + one phase timeout per round + clock-skew allowance. */
   deadlineMs?: number;
   /** Default and floor MIN_STATIONS. */
   minStations?: number;
-  /**
-   * Identity keys of the federation, if the coordinator has them: it then drops a station whose
-   * advertisement or survivor signature does not verify, instead of relaying it to the others
-   * (who would refuse the whole round).
-   */
-  roster?: ReadonlyArray<{ name: string; identityKey: Uint8Array }>;
   /** Called after each round, e.g. for progress logs. */
   onPhase?: (report: PhaseReport) => void;
   /** Cancels the aggregation between rounds. */
@@ -83,64 +84,81 @@ export interface SecureAggregationOptions {
   now?: () => number;
 }
 
-export interface DroppedStation {
+/** A station that failed a round, where and why. */
+export interface StationFailure {
   station: string;
   phase: SecAggPhase;
   reason: string;
+  /**
+   * "transport": it did not answer in time or could not be reached (worth retrying the whole job
+   * as a new one); "refused": it answered with an error of its own (a policy refusal, a protocol
+   * refusal); "invalid": its answer failed the coordinator's checks. Only transport is retried.
+   */
+  kind: "transport" | "refused" | "invalid";
+  /** The error as raised (a station's own refusal keeps its type and code). */
+  error: unknown;
 }
 
 export interface PhaseReport {
   phase: SecAggPhase;
   ms: number;
   answered: string[];
-  dropped: DroppedStation[];
+  failed: StationFailure[];
 }
 
 export interface SecureAggregationResult {
   jobId: string;
-  /** Σ of the inputs of `survivors`, decoded from fixed point. */
-  sum: Float64Array;
-  /** Stations whose input is in `sum` (U3): all that sent masked input, even if they dropped later. */
-  survivors: string[];
-  /** Every station that failed a round, with the round and why; later-round drops may be survivors too. */
-  dropped: DroppedStation[];
-  threshold: number;
+  /** What every station of the job released, identically. */
+  release: ReleaseBody;
+  /** The stations of the job: every one of them is in the sum behind the release. */
+  stations: string[];
   /** Payload bytes of requests and responses (message fields, not transport framing). */
   bytesSent: number;
   bytesReceived: number;
-  phaseMs: Record<SecAggPhase | "reconstruct", number>;
+  phaseMs: Record<SecAggPhase, number>;
 }
 
-/** Too few stations left to finish; says where and why the others dropped. Nothing was unmasked. */
-export class TooFewSurvivors extends TooFewStations {
+/**
+ * The job ended without a result because stations failed a round; names them, the round and why.
+ * Nothing was released. (Code TOO_FEW_STATIONS: the job lacks a station it needs.)
+ */
+export class IncompleteJob extends TooFewStations {
   readonly phase: SecAggPhase;
-  readonly dropped: DroppedStation[];
-  constructor(options: { phase: SecAggPhase; remaining: number; threshold: number; dropped: DroppedStation[] }) {
-    const who = options.dropped.map((d) => `${d.station} (${d.phase}: ${d.reason})`).join("; ");
+  readonly failures: StationFailure[];
+  readonly attempts: number;
+  constructor(options: { phase: SecAggPhase; failures: StationFailure[]; attempts?: number }) {
+    const who = options.failures.map((f) => `${f.station} (${f.reason})`).join("; ");
+    const attempts = options.attempts ?? 1;
     super(
-      `secure aggregation stopped after ${options.phase}: ${options.remaining} stations remain, ` +
-        `threshold is ${options.threshold}; dropped: ${who || "none"}`,
+      `secure aggregation stopped in ${options.phase}, without a result${attempts > 1 ? ` (${attempts} attempts)` : ""}: ` +
+        `every station of a job must take part, and ${options.failures.map((f) => f.station).join(", ")} did not: ${who}`,
     );
+    this.attempts = attempts;
     this.phase = options.phase;
-    this.dropped = options.dropped;
+    this.failures = options.failures;
+  }
+
+  /** The stations that failed. */
+  get stations(): string[] {
+    return this.failures.map((f) => f.station);
   }
 }
 
 export async function runSecureAggregation(options: SecureAggregationOptions): Promise<SecureAggregationResult> {
   const now = options.now ?? Date.now;
-  const { terms, roster, elements } = checkOptions(options, now());
+  const { terms, roster } = checkOptions(options, now());
   const byName = new Map(options.stations.map((s) => [s.name, s]));
-  const dropped: DroppedStation[] = [];
-  const phaseMs = { advertiseKeys: 0, shareKeys: 0, maskedInput: 0, consistencyCheck: 0, unmask: 0, reconstruct: 0 };
+  const phaseMs = { advertiseKeys: 0, shareKeys: 0, maskedInput: 0, release: 0 };
   const traffic = { sent: 0, received: 0 };
+  const stations = terms.stations;
 
   /**
-   * One round: ask every station in `targets` in parallel; a throw, a timeout or an answer that
-   * fails `check` drops that station for the rest of the job, with the reason on record.
+   * One round: ask every station in parallel; a throw, a timeout or an answer that fails `check`
+   * fails that station, and any failure ends the job (after the round, so that every failing
+   * station is named, not only the first).
    */
   async function round<Req, Res, Out>(
     phase: SecAggPhase,
-    targets: readonly string[],
     request: (name: string) => Req,
     call: (station: SecAggStation, request: Req) => Promise<Res>,
     check: (name: string, response: unknown) => Out,
@@ -148,120 +166,107 @@ export async function runSecureAggregation(options: SecureAggregationOptions): P
     options.signal?.throwIfAborted();
     const started = performance.now();
     const answers = new Map<string, Out>();
-    const droppedHere: DroppedStation[] = [];
+    const failed: StationFailure[] = [];
     await Promise.all(
-      targets.map(async (name) => {
+      stations.map(async (name) => {
         const req = request(name);
         traffic.sent += payloadBytes(req);
+        let response: unknown;
         try {
-          const response: unknown = await withTimeout(
-            Promise.resolve().then(() => call(byName.get(name)!, req)),
-            options.phaseTimeoutMs,
-          );
-          traffic.received += payloadBytes(response);
+          response = await withTimeout(Promise.resolve().then(() => call(byName.get(name)!, req)), options.phaseTimeoutMs);
+        } catch (error) {
+          failed.push({ station: name, phase, reason: describe(error), kind: isTransportFailure(error) ? "transport" : "refused", error });
+          return;
+        }
+        traffic.received += payloadBytes(response);
+        try {
           answers.set(name, check(name, response));
         } catch (error) {
-          droppedHere.push({ station: name, phase, reason: describe(error) });
+          failed.push({ station: name, phase, reason: `invalid answer: ${describe(error)}`, kind: "invalid", error });
         }
       }),
     );
     phaseMs[phase] = performance.now() - started;
-    // Keep the caller's station order, so results do not depend on who answered first.
-    const ordered = new Map(targets.filter((n) => answers.has(n)).map((n) => [n, answers.get(n)!]));
-    droppedHere.sort((a, b) => targets.indexOf(a.station) - targets.indexOf(b.station));
-    dropped.push(...droppedHere);
-    options.onPhase?.({ phase, ms: phaseMs[phase], answered: [...ordered.keys()], dropped: droppedHere });
-    if (ordered.size < terms.threshold) {
-      throw new TooFewSurvivors({ phase, remaining: ordered.size, threshold: terms.threshold, dropped: [...dropped] });
-    }
-    return ordered;
+    failed.sort((a, b) => stations.indexOf(a.station) - stations.indexOf(b.station));
+    options.onPhase?.({ phase, ms: phaseMs[phase], answered: stations.filter((n) => answers.has(n)), failed });
+    if (failed.length > 0) throw new IncompleteJob({ phase, failures: failed });
+    // The job's station order, so results do not depend on who answered first.
+    return new Map(stations.map((n) => [n, answers.get(n)!]));
   }
 
-  // Round 0: terms out, signed ephemeral public keys back (U1).
+  // Round 0: terms out, signed ephemeral public keys back.
   const advertisements = await round(
     "advertiseKeys",
-    terms.stations,
-    () => ({ jobId: terms.jobId, context: terms.context, stations: [...terms.stations], threshold: terms.threshold, deadlineMs: terms.deadlineMs }),
+    () => ({ jobId: terms.jobId, context: terms.context, stations: [...stations], deadlineMs: terms.deadlineMs }),
     (s, req) => s.advertiseKeys(req),
     (name, response) => {
-      const value = expectObject(response, "AdvertiseKeysResponse").advertisement;
-      const ad = roster ? verifyAdvertisement(terms, roster, value) : parseAdvertisement(value, "advertisement");
+      const ad = verifyAdvertisement(terms, roster, expectObject(response, "AdvertiseKeysResponse").advertisement);
       if (ad.station !== name) throw new ProtocolViolation(`advertisement names ${ad.station}`);
       return ad;
     },
   );
-  const u1 = [...advertisements.keys()];
   const allAdvertisements: KeyAdvertisement[] = [...advertisements.values()];
 
-  // Round 1: every advertisement to everyone; encrypted shares back (U2 = who answered).
+  // Round 1: every advertisement to everyone; sealed pad seeds back.
   const outboxes = await round(
     "shareKeys",
-    u1,
     () => ({ jobId: terms.jobId, advertisements: allAdvertisements }),
     (s, req) => s.shareKeys(req),
-    (name, response) => checkShareKeysResponse(response, { station: name, u1 }),
+    (name, response) => checkShareKeysResponse(response, { station: name, stations }),
   );
-  const u2 = [...outboxes.keys()];
-  // Shares addressed to stations that fell out in this round are simply not delivered.
-  const inboxes = new Map<string, EncryptedShares[]>(u2.map((name) => [name, []]));
-  for (const shares of outboxes.values()) {
-    for (const item of shares) inboxes.get(item.receiver)?.push(item);
-  }
+  const inboxes = new Map<string, EncryptedShares[]>(stations.map((name) => [name, []]));
+  for (const sealed of outboxes.values()) for (const item of sealed) inboxes.get(item.receiver)!.push(item);
 
-  // Round 2: each station's shares from U2, masked vectors back (U3 = whose input is summed).
-  const maskedVectors = await round(
+  // Round 2: each station's sealed seeds, signed masked inputs back.
+  const masked = await round(
     "maskedInput",
-    u2,
     (name) => ({ jobId: terms.jobId, encryptedShares: inboxes.get(name)! }),
     (s, req) => s.maskedInput(req),
-    (_name, response) => checkMaskedInputResponse(response, elements),
+    (name, response) => {
+      const checked = checkMaskedInputResponse(response, { station: name, terms, roster });
+      if (options.vectorLength !== undefined && checked.elements < options.vectorLength) {
+        throw new ProtocolViolation(`masked vector of ${checked.elements} elements, expected at least ${options.vectorLength}`);
+      }
+      return checked;
+    },
   );
-  const u3 = [...maskedVectors.keys()];
+  const lengths = new Set([...masked.values()].map((m) => m.elements));
+  if (lengths.size > 1) {
+    const shown = [...masked].map(([name, m]) => `${name} ${m.elements}`).join(", ");
+    throw new ProtocolViolation(`stations sent masked vectors of different lengths (${shown}): they did not compute the same job`);
+  }
+  const maskedInputs: SignedMaskedInput[] = [...masked].map(([station, m]) => ({ station, maskedVector: m.maskedVector, signature: m.signature }));
 
-  // Round 3: U3 out, signatures over it back (U4).
-  const signatures = await round(
-    "consistencyCheck",
-    u3,
-    () => ({ jobId: terms.jobId, survivors: [...u3] }),
-    (s, req) => s.consistencyCheck(req),
-    (name, response) => checkConsistencyCheckResponse(response, { station: name, terms, survivors: u3, roster }),
+  // Round 3: every signed masked input to everyone; signed releases back.
+  const releases = await round(
+    "release",
+    () => ({ jobId: terms.jobId, maskedInputs }),
+    (s, req) => s.release(req),
+    (name, response) => checkReleaseResponse(response, { station: name, terms, roster }),
   );
-  const signatureList: SurvivorSignature[] = [...signatures].map(([station, signature]) => ({ station, signature }));
-
-  // Round 4: the signatures out, one share per peer back (U5).
-  const revealed = await round<UnmaskRequest, UnmaskResponse, RevealedShares>(
-    "unmask",
-    [...signatures.keys()],
-    () => ({ jobId: terms.jobId, signatures: signatureList }),
-    (s, req) => s.unmask(req),
-    (_name, response) => checkUnmaskResponse(response, { u2, u3 }),
-  );
-
-  const started = performance.now();
-  const ring = reconstructSum({
-    terms,
-    elements,
-    maskedVectors,
-    u2,
-    maskingPublicKeys: new Map(allAdvertisements.map((ad) => [ad.station, ad.maskingPublicKey])),
-    revealed,
-  });
-  const sum = decode(ring);
-  phaseMs.reconstruct = performance.now() - started;
+  const [first, ...rest] = [...releases.values()];
+  if (rest.some((r) => !equalBytes(r.bytes, first.bytes))) {
+    const groups = new Map<string, string[]>();
+    for (const [name, r] of releases) {
+      const key = Buffer.from(r.bytes).toString("base64");
+      groups.set(key, [...(groups.get(key) ?? []), name]);
+    }
+    throw new ProtocolViolation(
+      `the stations released different results, so none is returned: ${[...groups.values()].map((g) => g.join(" + ")).join(" vs ")}`,
+    );
+  }
 
   return {
     jobId: terms.jobId,
-    sum,
-    survivors: u3,
-    dropped,
-    threshold: terms.threshold,
+    release: first.body,
+    stations: [...stations],
     bytesSent: traffic.sent,
     bytesReceived: traffic.received,
     phaseMs,
   };
 }
 
-function checkOptions(options: SecureAggregationOptions, now: number): { terms: JobTerms; roster?: Roster; elements: number } {
+function checkOptions(options: SecureAggregationOptions, now: number): { terms: JobTerms; roster: Roster } {
   const names = options.stations.map((s) => s.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) throw new BadInput(`station ${duplicate} is listed twice`);
@@ -272,18 +277,13 @@ function checkOptions(options: SecureAggregationOptions, now: number): { terms: 
     throw new TooFewStations(`secure aggregation needs at least ${minStations} stations, got ${names.length}: ${names.join(", ") || "none"}`);
   }
   if (names.length > MAX_STATIONS) throw new BadInput(`at most ${MAX_STATIONS} stations per job, got ${names.length}`);
-  const threshold = options.threshold ?? minimumThreshold(names.length);
-  if (!Number.isInteger(threshold) || threshold < minimumThreshold(names.length) || threshold > names.length) {
-    throw new BadInput(`threshold must be an integer in ${minimumThreshold(names.length)}..${names.length} for ${names.length} stations, got ${threshold}`);
-  }
   const jobId = options.jobId ?? randomBytes(16).toString("hex");
   if (!JOB_ID_PATTERN.test(jobId)) throw new BadInput(`job id ${JSON.stringify(jobId)} is not of the form ${JOB_ID_PATTERN}`);
   if (!(options.context instanceof Uint8Array) || options.context.length === 0 || options.context.length > MAX_CONTEXT_BYTES) {
     throw new BadInput(`context must be 1..${MAX_CONTEXT_BYTES} bytes`);
   }
-  const elements = options.vectorLength;
-  if (!Number.isInteger(elements) || elements < 1 || elements > MAX_VECTOR_ELEMENTS) {
-    throw new BadInput(`vectorLength must be an integer in 1..${MAX_VECTOR_ELEMENTS}, got ${elements}`);
+  if (options.vectorLength !== undefined && (!Number.isInteger(options.vectorLength) || options.vectorLength < 1)) {
+    throw new BadInput(`vectorLength must be a positive integer, got ${options.vectorLength}`);
   }
   if (!Number.isFinite(options.phaseTimeoutMs) || options.phaseTimeoutMs <= 0) {
     throw new BadInput(`phaseTimeoutMs must be a positive number, got ${options.phaseTimeoutMs}`);
@@ -292,9 +292,12 @@ function checkOptions(options: SecureAggregationOptions, now: number): { terms: 
   if (!(deadlineMs > now) || deadlineMs > now + MAX_JOB_LIFETIME_MS) {
     throw new BadInput(`the job deadline must lie within ${MAX_JOB_LIFETIME_MS / 60000} minutes from now; lower phaseTimeoutMs or deadlineMs`);
   }
-  const roster = options.roster ? buildRoster(options.roster) : undefined;
-  const terms: JobTerms = { jobId, context: new Uint8Array(options.context), stations: names, threshold, deadlineMs };
-  return { terms, roster, elements };
+  if (!Array.isArray(options.roster)) throw new BadInput("the coordinator needs the federation's roster (identity keys) to check the stations' signatures");
+  const roster = buildRoster(options.roster);
+  const strangers = names.filter((name) => !roster.has(name));
+  if (strangers.length > 0) throw new BadInput(`stations without an identity key in the roster: ${strangers.join(", ")}`);
+  const terms: JobTerms = { jobId, context: new Uint8Array(options.context), stations: names, deadlineMs };
+  return { terms, roster };
 }
 
 class PhaseTimeout extends Error {}
@@ -305,6 +308,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new PhaseTimeout(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Unreachable or silent, as opposed to refusing: only these failures are worth a fresh attempt. */
+function isTransportFailure(error: unknown): boolean {
+  if (error instanceof PhaseTimeout || error instanceof StationUnreachable) return true;
+  return !(error instanceof WerkplaatsError);
 }
 
 function describe(error: unknown): string {

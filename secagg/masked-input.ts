@@ -1,27 +1,34 @@
 /**
- * Round 2, MaskedInput (Bonawitz et al. Fig. 4/5). U2 is the set of stations whose encrypted
- * shares reached this station (plus itself). The station keeps those shares and sends
+ * Round 2, MaskedInput. The station opens the pad seeds g_j of every peer (all must be there) and
+ * sends
  *
- *     y_u = x_u + PRG(b_u) + Σ_{v ∈ U2, u < v} PRG(s_uv) − Σ_{v ∈ U2, u > v} PRG(s_uv)   (mod 2^128)
+ *     y_i = encode(x_i) + PRG(g_i) + Σ_{j, i < j} PRG(s_ij) − Σ_{j, i > j} PRG(s_ij)   (mod the ring)
  *
- * The pairwise masks cancel in the sum over U2; the self mask PRG(b_u) keeps y_u hidden even if
- * the coordinator later learns s_u of a station it falsely declares dropped.
+ * signed with its identity key over (job terms, station, SHA-256(y_i)).
+ *
+ * The pairwise masks cancel in Σ y_j and hide each y_j from the other stations, who learn every
+ * g_j in this round: y_j − PRG(g_j) still carries masks shared with stations other than the
+ * reader. The pads PRG(g_j) stay in the sum and hide it from the coordinator, who never sees a
+ * g_j. The signature lets every station check in round 3 that it sums the very vectors the others
+ * sent — a coordinator that alters, swaps or leaves out a y_j is caught there.
  */
+import { createHash } from "node:crypto";
 import { ProtocolViolation } from "../common/errors.js";
-import { type JobTerms } from "./advertise-keys.js";
-import { encode, ringAccumulate, ringFromBytes, ringToBytes } from "./fixedpoint.js";
+import { termFields, type JobTerms, type Roster } from "./advertise-keys.js";
+import { encode, ringAccumulate, ringToBytes } from "./fixedpoint.js";
 import { agree } from "./keyagreement.js";
 import { compareNames, expectArray, expectBytes, expectObject, type KeyAdvertisement } from "./messages.js";
-import { PROTOCOL_LABEL } from "./params.js";
+import { BYTES_PER_ELEMENT, MAX_VECTOR_ELEMENTS, PROTOCOL_LABEL, SEED_BYTES, SIGNATURE_BYTES } from "./params.js";
 import { expandMask } from "./prg.js";
-import { decodeSharePair, parseEncryptedShares, type SharePair } from "./share-keys.js";
+import { parseEncryptedShares } from "./share-keys.js";
 import { openShares } from "./sharebox.js";
+import { signStatement, STATEMENT, verifyStatement } from "./signing.js";
 
 const PAIRWISE_PURPOSE = `${PROTOCOL_LABEL}/pairwise-mask-seed`;
 
 /**
- * s_uv: the same 32 bytes for u and v (the names enter in sorted order), bound to this job, so
- * the coordinator can recompute it from a dropped station's reconstructed s_sk and nothing else.
+ * s_uv: the same 32 bytes for u and v (the names enter in sorted order), bound to this job, so a
+ * mask of one job never reappears in another.
  */
 export function pairwiseSeed(options: {
   terms: Pick<JobTerms, "context" | "jobId">;
@@ -45,61 +52,70 @@ export function pairwiseSign(self: string, peer: string): 1 | -1 {
 }
 
 /**
- * Decrypts the shares addressed to this station. Each must come from a station of U1, once, to
- * this station, and authenticate; a tampered or redirected ciphertext refuses the round.
+ * The pad seeds addressed to this station: exactly one from every other station of the job, each
+ * sealed by its sender for this station in this job. A tampered, redirected, duplicated or missing
+ * seed refuses the round (no partial sum is ever formed, so a missing peer ends the job).
  */
-export function openInbox(options: {
+export function openPadSeeds(options: {
   terms: JobTerms;
   self: string;
   peers: ReadonlyMap<string, KeyAdvertisement>;
   encryptionSecretKey: Uint8Array;
   encryptedShares: unknown;
-}): Map<string, SharePair> {
+}): Map<string, Uint8Array> {
   const { terms, self } = options;
-  const inbox = new Map<string, SharePair>();
+  const seeds = new Map<string, Uint8Array>();
   const list = expectArray(options.encryptedShares, `job ${terms.jobId}: encryptedShares`);
-  list.forEach((value, i) => {
-    const item = parseEncryptedShares(value, `job ${terms.jobId}: encryptedShares[${i}]`);
-    if (item.receiver !== self) throw new ProtocolViolation(`job ${terms.jobId}: encrypted shares addressed to ${item.receiver}, not to ${self}`);
-    const sender = options.peers.get(item.sender);
-    if (sender === undefined || item.sender === self) {
-      throw new ProtocolViolation(`job ${terms.jobId}: encrypted shares from ${item.sender}, who did not advertise keys to this station`);
-    }
-    if (inbox.has(item.sender)) throw new ProtocolViolation(`job ${terms.jobId}: two sets of encrypted shares from ${item.sender}`);
-    const plaintext = openShares({
-      context: terms.context,
-      jobId: terms.jobId,
-      sender: item.sender,
-      receiver: self,
-      receiverSecretKey: options.encryptionSecretKey,
-      senderPublicKey: sender.encryptionPublicKey,
-      ciphertext: item.ciphertext,
+  try {
+    list.forEach((value, i) => {
+      const item = parseEncryptedShares(value, `job ${terms.jobId}: encryptedShares[${i}]`);
+      if (item.receiver !== self) throw new ProtocolViolation(`job ${terms.jobId}: sealed pad seed addressed to ${item.receiver}, not to ${self}`);
+      const sender = options.peers.get(item.sender);
+      if (sender === undefined || item.sender === self) {
+        throw new ProtocolViolation(`job ${terms.jobId}: sealed pad seed from ${item.sender}, who is not another station of this job`);
+      }
+      if (seeds.has(item.sender)) throw new ProtocolViolation(`job ${terms.jobId}: two sealed pad seeds from ${item.sender}`);
+      const seed = openShares({
+        context: terms.context,
+        jobId: terms.jobId,
+        sender: item.sender,
+        receiver: self,
+        receiverSecretKey: options.encryptionSecretKey,
+        senderPublicKey: sender.encryptionPublicKey,
+        ciphertext: item.ciphertext,
+      });
+      if (seed.length !== SEED_BYTES) {
+        seed.fill(0);
+        throw new ProtocolViolation(`job ${terms.jobId}: the pad seed from ${item.sender} is not ${SEED_BYTES} bytes`);
+      }
+      seeds.set(item.sender, seed);
     });
-    inbox.set(item.sender, decodeSharePair(plaintext, `job ${terms.jobId}: shares from ${item.sender}`));
-    plaintext.fill(0);
-  });
-  if (inbox.size + 1 < terms.threshold) {
-    throw new ProtocolViolation(`job ${terms.jobId}: shares from only ${inbox.size + 1} stations (with this one), below the threshold ${terms.threshold}`);
+    const missing = terms.stations.filter((name) => name !== self && !seeds.has(name));
+    if (missing.length > 0) {
+      throw new ProtocolViolation(`job ${terms.jobId}: no pad seed from ${missing.join(", ")}; every station of the job must take part`);
+    }
+  } catch (error) {
+    for (const seed of seeds.values()) seed.fill(0);
+    throw error;
   }
-  return inbox;
+  return seeds;
 }
 
-/** y_u as above; `u2Peers` are the other stations of U2 with their advertised masking keys. */
+/** y_i as above; `peers` are all other stations of the job with their advertised masking keys. */
 export function maskInput(options: {
   terms: JobTerms;
   self: string;
   input: Float64Array;
-  selfMaskSeed: Uint8Array;
+  padSeed: Uint8Array;
   maskingSecretKey: Uint8Array;
-  u2Peers: ReadonlyArray<KeyAdvertisement>;
+  peers: ReadonlyArray<KeyAdvertisement>;
 }): Uint8Array {
   const { terms, self, input } = options;
-  // The range bound counts every station of the job: any subset of them may end up in the sum.
   const y = encode(input, { stations: terms.stations.length });
-  const masks: Array<{ vector: Uint32Array; sign: 1 | -1 }> = [{ vector: expandMask(options.selfMaskSeed, input.length), sign: 1 }];
-  for (const peer of options.u2Peers) {
+  const masks: Array<{ vector: Uint32Array; sign: 1 | -1 }> = [{ vector: expandMask(options.padSeed, input.length), sign: 1 }];
+  for (const peer of options.peers) {
     const seed = pairwiseSeed({ terms, secretKey: options.maskingSecretKey, publicKey: peer.maskingPublicKey, stations: [self, peer.station] });
-    masks.push({ vector: expandMask(seed, input.length), sign: pairwiseSign(self, peer.station) > 0 ? 1 : -1 });
+    masks.push({ vector: expandMask(seed, input.length), sign: pairwiseSign(self, peer.station) });
     seed.fill(0);
   }
   ringAccumulate(y, masks);
@@ -107,12 +123,57 @@ export function maskInput(options: {
   return ringToBytes(y);
 }
 
-/** Coordinator side: exactly `elements` ring elements, or the station is dropped. */
-export function checkMaskedInputResponse(response: unknown, elements: number): Uint32Array {
-  const bytes = expectBytes(expectObject(response, "MaskedInputResponse").maskedVector, "maskedVector");
-  try {
-    return ringFromBytes(bytes, elements);
-  } catch (cause) {
-    throw new ProtocolViolation(`masked vector has the wrong length: ${(cause as Error).message}`);
+export function maskedVectorDigest(maskedVector: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(maskedVector).digest());
+}
+
+function maskedInputFields(terms: JobTerms, station: string, digest: Uint8Array) {
+  return [...termFields(terms), station, digest];
+}
+
+export function signMaskedInput(options: { terms: JobTerms; self: string; maskedVector: Uint8Array; identitySecretKey: Uint8Array }): Uint8Array {
+  return signStatement({
+    label: STATEMENT.maskedInput,
+    fields: maskedInputFields(options.terms, options.self, maskedVectorDigest(options.maskedVector)),
+    secretKey: options.identitySecretKey,
+  });
+}
+
+/** True only if `station`'s roster key signed exactly this masked vector for exactly this job. */
+export function verifyMaskedInput(options: { terms: JobTerms; roster: Roster; station: string; maskedVector: Uint8Array; signature: Uint8Array }): boolean {
+  const identityKey = options.roster.get(options.station);
+  if (identityKey === undefined) return false;
+  return verifyStatement({
+    label: STATEMENT.maskedInput,
+    fields: maskedInputFields(options.terms, options.station, maskedVectorDigest(options.maskedVector)),
+    signature: options.signature,
+    publicKey: identityKey,
+  });
+}
+
+/** A masked vector's element count, or a refusal: whole elements, at least one, at most the maximum. */
+export function maskedElements(maskedVector: Uint8Array, what: string): number {
+  const elements = maskedVector.length / BYTES_PER_ELEMENT;
+  if (!Number.isInteger(elements) || elements < 1 || elements > MAX_VECTOR_ELEMENTS) {
+    throw new ProtocolViolation(`${what} is ${maskedVector.length} bytes, not 1..${MAX_VECTOR_ELEMENTS} ring elements of ${BYTES_PER_ELEMENT} bytes`);
   }
+  return elements;
+}
+
+/**
+ * Coordinator side: a masked vector of whole ring elements (the same count for every station,
+ * checked by the caller) under a valid signature of the station named; anything else fails it.
+ */
+export function checkMaskedInputResponse(
+  response: unknown,
+  options: { station: string; terms: JobTerms; roster: Roster },
+): { maskedVector: Uint8Array; signature: Uint8Array; elements: number } {
+  const message = expectObject(response, "MaskedInputResponse");
+  const maskedVector = expectBytes(message.maskedVector, "maskedVector");
+  const signature = expectBytes(message.signature, "signature", SIGNATURE_BYTES);
+  const elements = maskedElements(maskedVector, "maskedVector");
+  if (!verifyMaskedInput({ terms: options.terms, roster: options.roster, station: options.station, maskedVector, signature })) {
+    throw new ProtocolViolation(`the signature of ${options.station} over its masked input does not verify`);
+  }
+  return { maskedVector, signature, elements };
 }

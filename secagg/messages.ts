@@ -1,21 +1,22 @@
 /**
- * The messages of the five rounds, as plain serialisable objects. protos/werkplaats/v1/secagg.proto
- * mirrors them field for field (proto-loader's camelCase of the snake_case proto names).
+ * The messages of the four rounds of protocol v2, as plain serialisable objects.
+ * protos/werkplaats/v1/secagg.proto mirrors them field for field (proto-loader's camelCase of the
+ * snake_case proto names).
  *
- * Names follow the paper: the "c" key pair encrypts shares (encryptionPublicKey), the "s" key
- * pair derives pairwise masks (maskingPublicKey), b is the self-mask seed. Everything a station
- * receives passed through the coordinator, so the guards at the bottom treat it as untrusted.
+ * Names follow the paper where they can: the "c" key pair encrypts pad seeds
+ * (encryptionPublicKey), the "s" key pair derives pairwise masks (maskingPublicKey). g_i is a
+ * station's pad seed. Everything a station receives passed through the coordinator, so the guards
+ * at the bottom treat it as untrusted.
  */
 import { ProtocolViolation } from "../common/errors.js";
 
 /** Round 0 (AdvertiseKeys), coordinator → station: the terms of the job. */
 export interface AdvertiseKeysRequest {
   jobId: string;
-  /** Digest of the job spec; bound into every signature and every share encryption. */
+  /** Digest of the job spec; bound into every signature and every pad-seed encryption. */
   context: Uint8Array;
-  /** All stations of the job, in the order that fixes each one's Shamir x = index + 1. */
+  /** All stations of the job: every one of them contributes, or nothing is released. */
   stations: string[];
-  threshold: number;
   /** Absolute time (ms since the epoch) after which the station drops the job's secrets. */
   deadlineMs: number;
 }
@@ -32,13 +33,16 @@ export interface AdvertiseKeysResponse {
   advertisement: KeyAdvertisement;
 }
 
-/** Round 1 (ShareKeys), coordinator → station: every advertisement received in round 0 (U1). */
+/** Round 1 (ShareKeys), coordinator → station: every station's advertisement from round 0. */
 export interface ShareKeysRequest {
   jobId: string;
   advertisements: KeyAdvertisement[];
 }
 
-/** A station's shares of its b and s_sk for one peer, encrypted end to end to that peer. */
+/**
+ * The sender's pad seed g for one receiver, encrypted end to end to that receiver. (The message
+ * keeps its v1 name: it is still the sealed box of secagg/sharebox.ts, now holding a seed.)
+ */
 export interface EncryptedShares {
   sender: string;
   receiver: string;
@@ -49,55 +53,53 @@ export interface ShareKeysResponse {
   encryptedShares: EncryptedShares[];
 }
 
-/** Round 2 (MaskedInput), coordinator → station: the encrypted shares addressed to it (from U2). */
+/** Round 2 (MaskedInput), coordinator → station: the sealed pad seeds addressed to it, one per peer. */
 export interface MaskedInputRequest {
   jobId: string;
   encryptedShares: EncryptedShares[];
 }
 
 export interface MaskedInputResponse {
-  /** The masked ring vector: 16 bytes per element, four little-endian uint32 limbs each. */
+  /** y_i as ring elements: BYTES_PER_ELEMENT bytes each, little-endian uint32 limbs. */
   maskedVector: Uint8Array;
-}
-
-/** Round 3 (ConsistencyCheck), coordinator → station: the stations whose masked input arrived (U3). */
-export interface ConsistencyCheckRequest {
-  jobId: string;
-  survivors: string[];
-}
-
-export interface ConsistencyCheckResponse {
-  /** The station's signature over (context, jobId, sorted U3). */
+  /** The station's signature over (job terms, station, SHA-256 of maskedVector). */
   signature: Uint8Array;
 }
 
-export interface SurvivorSignature {
+/** One station's masked input as the coordinator relays it in round 3, with its signature. */
+export interface SignedMaskedInput {
   station: string;
+  maskedVector: Uint8Array;
   signature: Uint8Array;
 }
 
-/** Round 4 (Unmask), coordinator → station: the U3 signatures it collected (from U4). */
-export interface UnmaskRequest {
+/** Round 3 (Release), coordinator → station: every station's signed masked input. */
+export interface ReleaseRequest {
   jobId: string;
-  signatures: SurvivorSignature[];
+  maskedInputs: SignedMaskedInput[];
 }
 
-/** A share that the answering station holds of `station`'s secret. */
-export interface RevealedShare {
-  station: string;
-  share: Uint8Array;
+/**
+ * What the stations release to the analyst for one job (station-daemon/release/index.ts decides
+ * it). On the wire `values` is IEEE-754 binary64, little-endian, 8 bytes per value, so that
+ * "byte-identical releases" means exactly that.
+ */
+export interface ReleaseMessage {
+  values: Uint8Array;
+  /** Per value: 0 released, 1 withheld (primary), 2 withheld (secondary). */
+  withheld: Uint8Array;
+  notes: string[];
 }
 
-export interface UnmaskResponse {
-  /** Shares of b for every survivor (U3), so the coordinator can remove their self masks. */
-  selfMaskShares: RevealedShare[];
-  /** Shares of s_sk for every station that shared keys but sent no masked input (U2 ∖ U3). */
-  maskingKeyShares: RevealedShare[];
+export interface ReleaseResponse {
+  release: ReleaseMessage;
+  /** The station's signature over (job terms, station, canonical bytes of the release). */
+  signature: Uint8Array;
 }
 
-/** The rounds, in order; used for state, timing and dropout records. */
-export type SecAggPhase = "advertiseKeys" | "shareKeys" | "maskedInput" | "consistencyCheck" | "unmask";
-export const PHASES: readonly SecAggPhase[] = ["advertiseKeys", "shareKeys", "maskedInput", "consistencyCheck", "unmask"];
+/** The rounds, in order; used for state, timing and failure records. */
+export type SecAggPhase = "advertiseKeys" | "shareKeys" | "maskedInput" | "release";
+export const PHASES: readonly SecAggPhase[] = ["advertiseKeys", "shareKeys", "maskedInput", "release"];
 
 // ---- guards for untrusted messages -------------------------------------------------------------
 

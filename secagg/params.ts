@@ -38,30 +38,16 @@ export const MIN_STATIONS = 3;
  */
 export const MAX_STATIONS = 1000;
 
-/**
- * The smallest threshold t a station accepts for a job of n stations, and the default: a strict
- * majority, never below 2.
- *
- * Why a majority: in the active-adversary variant (Bonawitz et al. §4, consistency check) a
- * coordinator that wants both shares of an honest station must get two disjoint groups of
- * honest stations to sign different survivor sets, each group with t signatures; with t > n/2
- * two such groups cannot exist. If the coordinator colludes with c stations, the paper's bound
- * tightens to t > (n + c)/2, so deployments that fear collusion should pass a higher threshold
- * (e.g. ⌊2n/3⌋ + 1 tolerates c < n/3).
+/*
+ * Protocol v2 has no threshold and no Shamir field: dropout recovery is gone (every station of a
+ * job contributes, or nothing is released), so neither a reconstruction threshold nor the
+ * GF(2^521 − 1) share field of v1 exists any more. See index.ts for why.
  */
-export function minimumThreshold(stations: number): number {
-  return Math.max(2, Math.floor(stations / 2) + 1);
-}
 
 /**
- * Shamir shares live in GF(2^521 − 1): a Mersenne prime comfortably larger than the 2^256 of
- * the 32-byte secrets we share (self-mask seeds and X25519 secret keys), so a secret embeds as a
- * field element without reduction. A share's y is 66 big-endian bytes.
+ * Pad seeds g_i, pairwise seeds, X25519 keys and Ed25519 secret keys are all 32 bytes: 256 bits,
+ * the key size of the AES-256-CTR PRG that expands them.
  */
-export const SHARE_FIELD_PRIME = (1n << 521n) - 1n;
-export const SHARE_BYTES = 66;
-
-/** Seeds, X25519 keys and Ed25519 secret keys are all 32 bytes. */
 export const SEED_BYTES = 32;
 export const KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -98,5 +84,12 @@ export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The context digest bound into every signature and AEAD (the caller passes a SHA-256). */
 export const MAX_CONTEXT_BYTES = 1024;
 
+/** SHA-256 digests of masked vectors, signed in round 2 and checked again in round 3. */
+export const DIGEST_BYTES = 32;
+
 /** Protocol version label; every domain-separation string starts with it. */
-export const PROTOCOL_LABEL = "werkplaats/secagg/v1";
+/**
+ * v2: pad seeds instead of Shamir shares, and a release round decided by the stations. A new
+ * label makes every v1 signature and key derivation invalid under v2, so the two cannot mix.
+ */
+export const PROTOCOL_LABEL = "werkplaats/secagg/v2";

@@ -3,35 +3,40 @@
  * it takes part in, with one method per round. Every method takes and returns plain messages
  * (messages.ts), so a transport only has to carry them.
  *
- * Lifecycle of a job: its state exists from round 0 until the station answers round 4, refuses
- * a message, or reaches the job's deadline — then its secrets are wiped and dropped. A job id
- * is accepted once per participant, ever: a replayed round-0 message is refused.
+ * Lifecycle of a job: its state exists from round 0 until the station answers round 3 (release),
+ * refuses a message, or reaches the job's deadline — then its secrets (key pairs, its own and its
+ * peers' pad seeds) are wiped and dropped. A job id is accepted once per participant, ever: a
+ * replayed round-0 message is refused.
  */
 import { BadInput, ProtocolViolation } from "../common/errors.js";
 import { acceptJobTerms, advertiseKeys, buildRoster, checkJobId, type JobTerms, type Roster } from "./advertise-keys.js";
-import { acceptSurvivors, signSurvivors } from "./consistency-check.js";
 import { equalBytes } from "./encoding.js";
 import type { KeyPair } from "./keyagreement.js";
-import { maskInput, openInbox } from "./masked-input.js";
+import { maskedVectorDigest, maskInput, openPadSeeds, signMaskedInput } from "./masked-input.js";
 import type {
-  AdvertiseKeysResponse,
-  ConsistencyCheckRequest,
-  ConsistencyCheckResponse,
   AdvertiseKeysRequest,
+  AdvertiseKeysResponse,
   KeyAdvertisement,
   MaskedInputRequest,
   MaskedInputResponse,
+  ReleaseRequest,
+  ReleaseResponse,
   SecAggPhase,
   ShareKeysRequest,
   ShareKeysResponse,
-  UnmaskRequest,
-  UnmaskResponse,
 } from "./messages.js";
 import { expectObject } from "./messages.js";
 import { ENDED_JOB_MEMORY_MS, MAX_STATIONS, MAX_VECTOR_ELEMENTS, MIN_STATIONS } from "./params.js";
-import { acceptAdvertisements, shareKeys, type SharePair } from "./share-keys.js";
+import { acceptMaskedInputs, releaseToMessage, signRelease, unmaskSum, type ReleaseBody } from "./release.js";
+import { acceptAdvertisements, shareKeys } from "./share-keys.js";
 import { identityPublicKey } from "./signing.js";
-import { revealShares, verifySurvivorSignatures } from "./unmask.js";
+
+/**
+ * The station's release rule, given the decoded combined vector (the sum over every station of
+ * the job, in this station's own input layout). Returns what may go to the analyst, or throws to
+ * release nothing. Must be deterministic: every station must come to the same bytes.
+ */
+export type ReleaseRule = (sum: Float64Array) => ReleaseBody;
 
 export interface ParticipantOptions {
   /** This station's name on the roster. */
@@ -55,10 +60,10 @@ interface Job {
   encryptionKeys: KeyPair; // round 0
   maskingKeys: KeyPair; // round 0
   advertisement: KeyAdvertisement; // round 0
-  peers?: Map<string, KeyAdvertisement>; // round 1: U1
-  selfMaskSeed?: Uint8Array; // round 1: b
-  held?: Map<string, SharePair>; // rounds 1–2: shares of U2's secrets, own included
-  survivors?: string[]; // round 3: the U3 this station signed
+  peers?: Map<string, KeyAdvertisement>; // round 1: every station of the job
+  padSeeds?: Map<string, Uint8Array>; // round 1: own g_i; round 2: every peer's g_j too
+  ownDigest?: Uint8Array; // round 2: SHA-256 of the y_i this station sent
+  elements?: number; // round 2: length of this station's input, which every y_j must share
 }
 
 type Ended = "finished" | "aborted" | "expired";
@@ -110,7 +115,7 @@ export class SecAggParticipant {
     return { advertisement };
   }
 
-  /** Round 1: verify U1's advertisements against the roster; send encrypted shares of b and s_sk. */
+  /** Round 1: verify every station's advertisement against the roster; send each peer this station's sealed pad seed. */
   shareKeys(request: ShareKeysRequest): ShareKeysResponse {
     return this.#round(request, "shareKeys", (job, message) => {
       const peers = acceptAdvertisements({
@@ -119,76 +124,75 @@ export class SecAggParticipant {
         own: job.advertisement,
         advertisements: message.advertisements,
       });
-      const shared = shareKeys({ terms: job.terms, self: this.name, peers, encryptionKeys: job.encryptionKeys, maskingKeys: job.maskingKeys });
+      const shared = shareKeys({ terms: job.terms, self: this.name, peers, encryptionKeys: job.encryptionKeys });
       job.peers = peers;
-      job.selfMaskSeed = shared.selfMaskSeed;
-      job.held = new Map([[this.name, shared.ownShares]]);
+      job.padSeeds = new Map([[this.name, shared.padSeed]]);
       job.next = "maskedInput";
       return { encryptedShares: shared.encryptedShares };
     });
   }
 
   /**
-   * Round 2: keep the shares addressed to this station (their senders and this station form U2)
-   * and return the masked input. `input` is this station's own contribution, never on the wire.
+   * Round 2: open every peer's pad seed and return the signed masked input. `input` is this
+   * station's own contribution, never on the wire.
    */
   maskedInput(request: MaskedInputRequest, input: Float64Array): MaskedInputResponse {
     return this.#round(request, "maskedInput", (job, message) => {
       if (!(input instanceof Float64Array) || input.length === 0 || input.length > MAX_VECTOR_ELEMENTS) {
         throw new BadInput(`the input to mask must be a Float64Array of 1..${MAX_VECTOR_ELEMENTS} elements`);
       }
-      const inbox = openInbox({
+      const seeds = openPadSeeds({
         terms: job.terms,
         self: this.name,
         peers: job.peers!,
         encryptionSecretKey: job.encryptionKeys.secretKey,
         encryptedShares: message.encryptedShares,
       });
+      for (const [sender, seed] of seeds) job.padSeeds!.set(sender, seed);
       const maskedVector = maskInput({
         terms: job.terms,
         self: this.name,
         input,
-        selfMaskSeed: job.selfMaskSeed!,
+        padSeed: job.padSeeds!.get(this.name)!,
         maskingSecretKey: job.maskingKeys.secretKey,
-        u2Peers: [...inbox.keys()].map((name) => job.peers!.get(name)!),
+        peers: [...job.peers!.values()].filter((ad) => ad.station !== this.name),
       });
-      for (const [sender, pair] of inbox) job.held!.set(sender, pair);
-      // Only the shares are needed from here on; the station's own mask secrets go now.
-      job.selfMaskSeed!.fill(0);
+      // Only the pad seeds are needed from here on; the key pairs go now.
       job.maskingKeys.secretKey.fill(0);
       job.encryptionKeys.secretKey.fill(0);
-      job.next = "consistencyCheck";
-      return { maskedVector };
+      job.ownDigest = maskedVectorDigest(maskedVector);
+      job.elements = input.length;
+      job.next = "release";
+      const signature = signMaskedInput({ terms: job.terms, self: this.name, maskedVector, identitySecretKey: this.#identitySecretKey });
+      return { maskedVector, signature };
     });
   }
 
-  /** Round 3: sign the survivor set U3 — once per job. */
-  consistencyCheck(request: ConsistencyCheckRequest): ConsistencyCheckResponse {
-    return this.#round(request, "consistencyCheck", (job, message) => {
-      const survivors = acceptSurvivors({
-        terms: job.terms,
-        self: this.name,
-        u2: new Set(job.held!.keys()),
-        survivors: message.survivors,
-      });
-      job.survivors = survivors;
-      job.next = "unmask";
-      return { signature: signSurvivors({ terms: job.terms, survivors, identitySecretKey: this.#identitySecretKey }) };
-    });
-  }
-
-  /** Round 4: given ≥ t signatures over the U3 this station signed, reveal one share per peer; then forget the job. */
-  unmask(request: UnmaskRequest): UnmaskResponse {
-    return this.#round(request, "unmask", (job, message) => {
-      verifySurvivorSignatures({
+  /**
+   * Round 3: given every station's signed masked input, remove the pads, apply `decide` to the
+   * combined vector, and sign what it releases; then forget the job. A refusal by `decide` ends
+   * the job like any other refusal.
+   */
+  release(request: ReleaseRequest, decide: ReleaseRule): ReleaseResponse {
+    return this.#round(request, "release", (job, message) => {
+      const maskedVectors = acceptMaskedInputs({
         terms: job.terms,
         roster: this.#roster,
-        survivors: job.survivors!,
-        signatures: message.signatures,
+        self: this.name,
+        ownDigest: job.ownDigest!,
+        elements: job.elements!,
+        maskedInputs: message.maskedInputs,
       });
-      const response = revealShares({ held: job.held!, survivors: job.survivors! });
+      const sum = unmaskSum({ elements: job.elements!, maskedVectors, padSeeds: job.padSeeds! });
+      let release;
+      try {
+        release = releaseToMessage(decide(sum));
+      } finally {
+        sum.fill(0);
+      }
+      const signature = signRelease({ terms: job.terms, self: this.name, release, identitySecretKey: this.#identitySecretKey });
       this.#end(job, "finished");
-      return response;
+      return { release, signature };
     });
   }
 
@@ -239,11 +243,7 @@ export class SecAggParticipant {
     clearTimeout(job.timer);
     job.encryptionKeys.secretKey.fill(0);
     job.maskingKeys.secretKey.fill(0);
-    job.selfMaskSeed?.fill(0);
-    for (const pair of job.held?.values() ?? []) {
-      pair.maskingKeyShare.fill(0);
-      pair.selfMaskShare.fill(0);
-    }
+    for (const seed of job.padSeeds?.values() ?? []) seed.fill(0);
     this.#jobs.delete(job.terms.jobId);
     this.#ended.set(job.terms.jobId, { how, deadlineMs: job.terms.deadlineMs });
   }

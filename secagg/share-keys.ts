@@ -1,9 +1,14 @@
 /**
- * Round 1, ShareKeys (Bonawitz et al. Fig. 4/5): each station checks every advertisement relayed
- * by the coordinator, draws a fresh self-mask seed b, splits b and its masking secret key s_sk
- * t-of-n with Shamir, and sends each peer its two shares, encrypted end to end. The shares let
- * the coordinator remove a station's masks later: b if the station's input is in the sum, s_sk if
- * it dropped out after this round.
+ * Round 1, ShareKeys. Each station checks every advertisement relayed by the coordinator — all
+ * stations of the job must have advertised — draws a fresh 32-byte pad seed g_i, and sends it to
+ * every peer, encrypted end to end (sharebox.ts).
+ *
+ * Why a pad shared with the peers, where Bonawitz et al. Shamir-share a self-mask seed b_i with
+ * the server: in v2 the stations, not the coordinator, remove the pads (round 3), so they see the
+ * combined vector first and release only what they agree on. The coordinator never holds a pad
+ * seed, so Σ y_j = Σ x_j + Σ PRG(g_j) tells it nothing. Shamir shares, the threshold and the
+ * self masks of v1 existed for dropout recovery, which v2 gives up on purpose: a partial sum
+ * could be differenced against a full one to reveal one station's part.
  */
 import { randomBytes } from "node:crypto";
 import { ProtocolViolation } from "../common/errors.js";
@@ -11,31 +16,17 @@ import { verifyAdvertisement, type JobTerms, type Roster } from "./advertise-key
 import { equalBytes } from "./encoding.js";
 import type { KeyPair } from "./keyagreement.js";
 import { expectArray, expectBytes, expectObject, expectString, type EncryptedShares, type KeyAdvertisement } from "./messages.js";
-import { SEED_BYTES, SHARE_BYTES } from "./params.js";
-import { split } from "./shamir.js";
+import { SEED_BYTES } from "./params.js";
 import { sealShares } from "./sharebox.js";
 
-/** The two shares one station holds of one peer's secrets. */
-export interface SharePair {
-  maskingKeyShare: Uint8Array;
-  selfMaskShare: Uint8Array;
-}
-
-const PLAINTEXT_BYTES = 2 * SHARE_BYTES;
-/** 12-byte nonce, the two shares, 16-byte tag (sharebox.ts). */
-export const ENCRYPTED_SHARES_BYTES = 12 + PLAINTEXT_BYTES + 16;
-
-/** Shamir x-coordinate of a station: its position in the job's station list, plus one. */
-export function shareX(terms: JobTerms, station: string): number {
-  const index = terms.stations.indexOf(station);
-  if (index < 0) throw new ProtocolViolation(`job ${terms.jobId}: ${station} is not a station of this job`);
-  return index + 1;
-}
+/** Sharebox wire form (sharebox.ts): 12-byte nonce, the 32-byte pad seed, 16-byte tag. */
+export const SEALED_SEED_BYTES = 12 + SEED_BYTES + 16;
 
 /**
- * U1: the stations whose advertisements verify. One bad advertisement refuses the whole round:
- * it means the coordinator (or a station) is lying, and going on would mean sharing secrets with
- * whoever it chose.
+ * Every station of the job, each with an advertisement that verifies against this station's own
+ * roster. One bad or missing advertisement refuses the whole round: with no dropout recovery, a
+ * job without every station cannot release anything anyway, and going on would mean sending
+ * seeds to whoever the coordinator chose.
  */
 export function acceptAdvertisements(options: {
   terms: JobTerms;
@@ -55,65 +46,40 @@ export function acceptAdvertisements(options: {
   if (!equalBytes(mine.encryptionPublicKey, options.own.encryptionPublicKey) || !equalBytes(mine.maskingPublicKey, options.own.maskingPublicKey)) {
     throw new ProtocolViolation(`job ${terms.jobId}: the advertisement under this station's name carries keys it did not make`);
   }
-  if (accepted.size < terms.threshold) {
-    throw new ProtocolViolation(`job ${terms.jobId}: only ${accepted.size} stations advertised keys, below the threshold ${terms.threshold}`);
+  const missing = terms.stations.filter((name) => !accepted.has(name));
+  if (missing.length > 0) {
+    throw new ProtocolViolation(`job ${terms.jobId}: no advertisement from ${missing.join(", ")}; every station of the job must take part`);
   }
   return accepted;
 }
 
+/** Draws g_i and seals it to every peer. The caller keeps (and later wipes) `padSeed`. */
 export function shareKeys(options: {
   terms: JobTerms;
   self: string;
   peers: ReadonlyMap<string, KeyAdvertisement>;
   encryptionKeys: KeyPair;
-  maskingKeys: KeyPair;
-}): { encryptedShares: EncryptedShares[]; selfMaskSeed: Uint8Array; ownShares: SharePair } {
+}): { encryptedShares: EncryptedShares[]; padSeed: Uint8Array } {
   const { terms, self, peers } = options;
-  const holders = [...peers.keys()];
-  const xs = holders.map((name) => shareX(terms, name));
-  const selfMaskSeed = new Uint8Array(randomBytes(SEED_BYTES));
-  const selfMaskShares = split({ secret: selfMaskSeed, threshold: terms.threshold, xs });
-  const maskingKeyShares = split({ secret: options.maskingKeys.secretKey, threshold: terms.threshold, xs });
+  const padSeed = new Uint8Array(randomBytes(SEED_BYTES));
   const encryptedShares: EncryptedShares[] = [];
-  let ownShares: SharePair | undefined;
-  holders.forEach((holder, i) => {
-    const pair = { maskingKeyShare: maskingKeyShares[i].y, selfMaskShare: selfMaskShares[i].y };
-    if (holder === self) {
-      ownShares = pair;
-      return;
-    }
-    const plaintext = encodeSharePair(pair);
+  for (const [receiver, ad] of peers) {
+    if (receiver === self) continue;
     encryptedShares.push({
       sender: self,
-      receiver: holder,
+      receiver,
       ciphertext: sealShares({
         context: terms.context,
         jobId: terms.jobId,
         sender: self,
-        receiver: holder,
+        receiver,
         senderSecretKey: options.encryptionKeys.secretKey,
-        receiverPublicKey: peers.get(holder)!.encryptionPublicKey,
-        plaintext,
+        receiverPublicKey: ad.encryptionPublicKey,
+        plaintext: padSeed,
       }),
     });
-    plaintext.fill(0);
-    pair.maskingKeyShare.fill(0);
-    pair.selfMaskShare.fill(0);
-  });
-  if (ownShares === undefined) throw new ProtocolViolation(`job ${terms.jobId}: this station is not among the advertised stations`);
-  return { encryptedShares, selfMaskSeed, ownShares };
-}
-
-export function encodeSharePair(pair: SharePair): Uint8Array {
-  const out = new Uint8Array(PLAINTEXT_BYTES);
-  out.set(pair.maskingKeyShare, 0);
-  out.set(pair.selfMaskShare, SHARE_BYTES);
-  return out;
-}
-
-export function decodeSharePair(plaintext: Uint8Array, what: string): SharePair {
-  if (plaintext.length !== PLAINTEXT_BYTES) throw new ProtocolViolation(`${what}: decrypted shares are ${plaintext.length} bytes, expected ${PLAINTEXT_BYTES}`);
-  return { maskingKeyShare: plaintext.slice(0, SHARE_BYTES), selfMaskShare: plaintext.slice(SHARE_BYTES) };
+  }
+  return { encryptedShares, padSeed };
 }
 
 export function parseEncryptedShares(value: unknown, what: string): EncryptedShares {
@@ -126,25 +92,25 @@ export function parseEncryptedShares(value: unknown, what: string): EncryptedSha
 }
 
 /**
- * Coordinator side: a station's answer must hold exactly one ciphertext of the expected size for
- * every other station of U1, sent under its own name; anything else drops the station.
+ * Coordinator side: a station's answer must hold exactly one sealed seed of the expected size for
+ * every other station of the job, sent under its own name; anything else fails the station.
  */
-export function checkShareKeysResponse(response: unknown, options: { station: string; u1: readonly string[] }): EncryptedShares[] {
+export function checkShareKeysResponse(response: unknown, options: { station: string; stations: readonly string[] }): EncryptedShares[] {
   const list = expectArray(expectObject(response, "ShareKeysResponse").encryptedShares, "encryptedShares");
-  const expected = new Set(options.u1.filter((name) => name !== options.station));
+  const expected = new Set(options.stations.filter((name) => name !== options.station));
   const seen = new Set<string>();
   const out = list.map((value, i) => {
     const item = parseEncryptedShares(value, `encryptedShares[${i}]`);
-    if (item.sender !== options.station) throw new ProtocolViolation(`encrypted shares claim sender ${item.sender}`);
-    if (!expected.has(item.receiver)) throw new ProtocolViolation(`encrypted shares addressed to ${item.receiver}, who did not advertise keys`);
-    if (seen.has(item.receiver)) throw new ProtocolViolation(`two sets of encrypted shares for ${item.receiver}`);
-    if (item.ciphertext.length !== ENCRYPTED_SHARES_BYTES) {
-      throw new ProtocolViolation(`encrypted shares for ${item.receiver} are ${item.ciphertext.length} bytes, expected ${ENCRYPTED_SHARES_BYTES}`);
+    if (item.sender !== options.station) throw new ProtocolViolation(`sealed pad seed claims sender ${item.sender}`);
+    if (!expected.has(item.receiver)) throw new ProtocolViolation(`sealed pad seed addressed to ${item.receiver}, who is not another station of the job`);
+    if (seen.has(item.receiver)) throw new ProtocolViolation(`two sealed pad seeds for ${item.receiver}`);
+    if (item.ciphertext.length !== SEALED_SEED_BYTES) {
+      throw new ProtocolViolation(`sealed pad seed for ${item.receiver} is ${item.ciphertext.length} bytes, expected ${SEALED_SEED_BYTES}`);
     }
     seen.add(item.receiver);
     return item;
   });
   const missing = [...expected].filter((name) => !seen.has(name));
-  if (missing.length > 0) throw new ProtocolViolation(`no encrypted shares for ${missing.join(", ")}`);
+  if (missing.length > 0) throw new ProtocolViolation(`no sealed pad seed for ${missing.join(", ")}`);
   return out;
 }

@@ -1,7 +1,8 @@
 /**
  * Ed25519 signatures over the statements that stations relay through the coordinator
- * (Bonawitz et al. §4, active adversary: signed key advertisements in round 0 and the signed
- * survivor set of the consistency check). Keys are the long-term identity keys of the roster.
+ * (Bonawitz et al. §4, active adversary: signed key advertisements in round 0; in v2 also the
+ * signed digest of each masked input in round 2, and each station's signed release in round 3).
+ * Keys are the long-term identity keys of the roster.
  *
  * Each statement is signed over a canonical byte string: a domain-separation label per statement
  * type, then every field with a type tag and a length prefix. The encoding is injective, so a
@@ -15,7 +16,8 @@ import { KEY_BYTES, PROTOCOL_LABEL, SIGNATURE_BYTES } from "./params.js";
 /** The statement types; each is its own signing domain. */
 export const STATEMENT = {
   advertiseKeys: `${PROTOCOL_LABEL}/advertise-keys`,
-  consistencyCheck: `${PROTOCOL_LABEL}/consistency-check`,
+  maskedInput: `${PROTOCOL_LABEL}/masked-input`,
+  release: `${PROTOCOL_LABEL}/release`,
 } as const;
 export type StatementLabel = (typeof STATEMENT)[keyof typeof STATEMENT];
 

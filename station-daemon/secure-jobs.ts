@@ -1,7 +1,8 @@
 /**
  * The station's side of a job: the secure-aggregation participant wrapped around the compute
  * kernels. The kernels know nothing of masking; this is the only place their output is held,
- * and it leaves the station only as a masked vector.
+ * and it leaves the station only as a masked vector. The combined vector of all stations exists
+ * here only inside the release round, where the station's release rule decides what leaves.
  */
 import { BadInput, Overflow, ProtocolViolation } from "../common/errors.js";
 import { toHex } from "../common/hex.js";
@@ -11,21 +12,23 @@ import { jobFromWire } from "../common/wire.js";
 import {
   type AdvertiseKeysRequest,
   type AdvertiseKeysResponse,
-  type ConsistencyCheckRequest,
-  type ConsistencyCheckResponse,
   type MaskedInputRequest,
   type MaskedInputResponse,
+  type ReleaseRequest,
+  type ReleaseResponse,
+  type ReleaseRule,
   SecAggParticipant,
   type ShareKeysRequest,
   type ShareKeysResponse,
-  type UnmaskRequest,
-  type UnmaskResponse,
   checkJobId,
   maxMagnitude,
 } from "../secagg/index.js";
 
 interface PendingJob {
+  /** This station's vector until round 2 masks it; then wiped. */
   contribution: Float64Array;
+  /** What this station releases of the combined vector in round 3. */
+  decide: ReleaseRule;
   expiresAt: number;
 }
 
@@ -84,15 +87,18 @@ export class SecureJobs {
     return { job, secagg, digest };
   }
 
-  /** Round 0, then: hold the (policy-checked) contribution until round 2, advertise fresh keys. */
-  startJob(accepted: AcceptedJob, contribution: Float64Array): AdvertiseKeysResponse {
+  /**
+   * Round 0, then: hold the (policy-checked) contribution until round 2 and the release rule until
+   * round 3; advertise fresh keys.
+   */
+  startJob(accepted: AcceptedJob, contribution: Float64Array, decide: ReleaseRule): AdvertiseKeysResponse {
     this.dropExpired();
     const { secagg, digest } = accepted;
     // Refuse now, in round 0, what could not be masked in round 2: a refusal here stops the job
     // with its reason, while a failure in round 2 would only look like this station dropping out.
     checkMaskable(contribution, Array.isArray(secagg.stations) ? secagg.stations.length : 0);
     const response = this.participant.advertiseKeys({ ...secagg, context: digest });
-    this.pending.set(secagg.jobId, { contribution, expiresAt: secagg.deadlineMs });
+    this.pending.set(secagg.jobId, { contribution, decide, expiresAt: secagg.deadlineMs });
     const timer = setTimeout(() => this.dropExpired(), Math.max(0, secagg.deadlineMs - Date.now()) + 1);
     timer.unref();
     this.open.set(secagg.jobId, { deadlineMs: secagg.deadlineMs, timer });
@@ -108,7 +114,6 @@ export class SecureJobs {
     return this.tracked(request, () => {
       const job = this.pending.get(request.jobId);
       if (!job) throw new ProtocolViolation(`job ${request.jobId} is unknown here or has expired`);
-      this.pending.delete(request.jobId);
       try {
         return this.participant.maskedInput(request, job.contribution);
       } finally {
@@ -117,12 +122,14 @@ export class SecureJobs {
     });
   }
 
-  consistencyCheck(request: ConsistencyCheckRequest): ConsistencyCheckResponse {
-    return this.tracked(request, () => this.participant.consistencyCheck(request));
-  }
-
-  unmask(request: UnmaskRequest): UnmaskResponse {
-    return this.tracked(request, () => this.participant.unmask(request));
+  /** Round 3: the combined vector, unmasked here, through the release rule; then the job is gone. */
+  release(request: ReleaseRequest): ReleaseResponse {
+    return this.tracked(request, () => {
+      const job = this.pending.get(request.jobId);
+      if (!job) throw new ProtocolViolation(`job ${request.jobId} is unknown here or has expired`);
+      this.pending.delete(request.jobId);
+      return this.participant.release(request, job.decide);
+    });
   }
 
   /** A job id as the protocol allows it (printable, at most 128 characters), or a refusal. */

@@ -28,7 +28,9 @@ import {
   type StationPolicy,
   type StudyPolicy,
   checkDisclosure,
+  checkPolicyStations,
   checkRequest,
+  expectedStations,
   loadPolicy,
   loadStationTls,
   stationServerCredentials,
@@ -36,6 +38,9 @@ import {
 } from "./governance/index.js";
 import type { StationTls } from "./governance/tls.js";
 import { SecureJobs } from "./secure-jobs.js";
+import { evaluateWhere } from "./compute/filter.js";
+import { decideRelease, releaseExtras } from "./release/index.js";
+import type { ReleaseBody } from "../secagg/index.js";
 
 export interface StationLog {
   info(message: string): void;
@@ -116,6 +121,7 @@ export class Station {
     try {
       for (const dataset of config.datasets) sources.set(dataset.name, await openDatasetSource(dataset, { dir, log }));
       const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
+      checkPolicyStations(policy, { self: config.name, roster: config.roster.map((e) => e.name) });
       const tls = loadStationTls(dir);
       const audit = await AuditLog.open({ dir, identity });
       return new Station({ dir, config, sources, identity, policy, tls, audit, log });
@@ -176,13 +182,12 @@ export class Station {
       MaskedInput: this.guarded("MaskedInput", (req: Parameters<SecureJobs["maskedInput"]>[0], caller, details) =>
         this.round(req.jobId, caller, details, () => this.jobs.maskedInput(req)),
       ),
-      ConsistencyCheck: this.guarded("ConsistencyCheck", (req: Parameters<SecureJobs["consistencyCheck"]>[0], caller, details) =>
-        this.round(req.jobId, caller, details, () => this.jobs.consistencyCheck(req)),
-      ),
-      Unmask: this.guarded("Unmask", (req: Parameters<SecureJobs["unmask"]>[0], caller, details) => {
-        const answer = this.round(req.jobId, caller, details, () => this.jobs.unmask(req));
-        this.jobOwners.delete(req.jobId);
-        return answer;
+      Release: this.guarded("Release", (req: Parameters<SecureJobs["release"]>[0], caller, details) => {
+        try {
+          return this.round(req.jobId, caller, details, () => this.jobs.release(req));
+        } finally {
+          this.jobOwners.delete(req.jobId);
+        }
       }),
     });
     const [host, portText] = splitHostPort(this.config.listen);
@@ -245,12 +250,41 @@ export class Station {
     const table = source.table;
     const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
     details.columns = checked.columns;
+    // Before any computation: the job must cover exactly this study's stations for this dataset.
+    this.checkJobStations(accepted.secagg.stations, checked.study, job.dataset);
     const { contribution, rowsSelected } = await source.compute(job);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
-    const response = { secagg: this.jobs.startJob(accepted, contribution), datasetFingerprint: this.snapshotFingerprint(job.dataset, checked.study) };
+    // Rows of the filter are known for a table in memory; a database source computes in the
+    // database and holds no rows here, so its release extras see none.
+    const rows = source instanceof MemorySource ? evaluateWhere(table, job.where) : new Uint8Array(0);
+    const extras = releaseExtras({ job, study: checked.study, table, rows });
+    const vector = jobVector(contribution, rowsSelected > 0, extras);
+    const stations = accepted.secagg.stations.length;
+    const decide = (sum: Float64Array): ReleaseBody =>
+      releaseCombined({ job, study: checked.study, sum, publicLength: contribution.length, stations, station: this.config.name });
+    const response = { secagg: this.jobs.startJob(accepted, vector, decide), datasetFingerprint: this.snapshotFingerprint(job.dataset, checked.study) };
     const audit: JobAudit = { ...caller, ...details };
     this.jobOwners.set(accepted.secagg.jobId, { ...audit, expiresAt: accepted.secagg.deadlineMs });
     return { response, audit };
+  }
+
+  /**
+   * A job's station list must be exactly the expected set for (study, dataset): then every result
+   * of that dataset in that study covers the same stations, and no two can be differenced down to
+   * one station's part. The refusal names stations, never data.
+   */
+  private checkJobStations(stations: unknown, study: StudyPolicy, dataset: string): void {
+    const listed = Array.isArray(stations) ? stations.map(String) : [];
+    const expected = expectedStations(study, dataset, this.config.roster.map((e) => e.name));
+    const missing = expected.filter((n) => !listed.includes(n));
+    const extra = listed.filter((n) => !expected.includes(n));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new PolicyRefused(
+        `a job on dataset "${dataset}" in study "${study.id}" must include exactly the stations ${expected.join(", ")}` +
+          `${missing.length > 0 ? `; missing: ${missing.join(", ")}` : ""}${extra.length > 0 ? `; not expected: ${extra.join(", ")}` : ""}`,
+        this.config.name,
+      );
+    }
   }
 
   private round<T>(jobId: string, caller: Caller, details: AuditDetails, run: () => T): { response: T; audit: JobAudit } {
@@ -327,6 +361,44 @@ export class Station {
       }
     };
   }
+}
+
+/**
+ * The vector this station contributes to a job: [public part | control | extras]
+ * (RELEASE-INTERFACE.md). control = 1 if the filter selects a row here; summed over the stations it
+ * is the number of stations with rows, which the release round checks and never releases.
+ */
+function jobVector(contribution: Float64Array, hasRows: boolean, extras: Float64Array): Float64Array {
+  const out = new Float64Array(contribution.length + 1 + extras.length);
+  out.set(contribution, 0);
+  out[contribution.length] = hasRows ? 1 : 0;
+  out.set(extras, contribution.length + 1);
+  return out;
+}
+
+/**
+ * The release round at this station, on the combined vector: the stations-with-rows rule, then
+ * disclosure control (release/index.ts). A filter that selects rows at exactly one station would
+ * make that station's part the whole result, so nothing is released.
+ */
+function releaseCombined(options: { job: JobSpec; study: StudyPolicy; sum: Float64Array; publicLength: number; stations: number; station: string }): ReleaseBody {
+  const { sum, publicLength, stations } = options;
+  const stationsWithRows = sum[publicLength];
+  // Each honest station adds 0 or 1; anything else means a station sent a malformed control.
+  if (!Number.isInteger(stationsWithRows) || stationsWithRows < 0 || stationsWithRows > stations) {
+    throw new ProtocolViolation(`the combined control element is not a count of stations from 0 to ${stations}: a station broke the job layout`);
+  }
+  if (stationsWithRows === 1) {
+    throw new PolicyRefused("the filter selects rows at fewer than two stations: no station's part may be the whole result", options.station);
+  }
+  return decideRelease({
+    job: options.job,
+    study: options.study,
+    sum: sum.subarray(0, publicLength),
+    extras: sum.subarray(publicLength + 1),
+    stations,
+    stationsWithRows,
+  });
 }
 
 /** The columns of a table a study may see; undefined when the dataset is not released to it. */

@@ -1,13 +1,15 @@
 /**
- * Secure aggregation across real station processes: a station killed after each phase, with
- * enough survivors the sum is right over exactly the stations whose input it holds; with too
- * few, the job fails and reveals nothing.
+ * Secure aggregation (v2) across real station processes: with every station the release is the
+ * exact sum; a station killed after any phase ends the job with no result at all, naming it —
+ * there is no partial sum over the survivors any more. The SDK retries a failed job as a new one
+ * a bounded number of times, and a station that stays down is named.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TooFewStations } from "../common/errors.js";
+import { IncompleteJob } from "../secagg/index.js";
 import type { JobSpec } from "../common/job.js";
 import { aggregate } from "../sdk/aggregation.js";
 import { LocalFederation } from "../sdk/local-federation.js";
@@ -55,43 +57,44 @@ async function withStations<T>(run: (local: LocalFederation, clients: StationCli
 }
 
 describe("secure aggregation over real station processes", () => {
-  it("sums exactly with all five stations", async () => {
+  it("releases the exact sum with all five stations", async () => {
     await withStations(async (_local, clients) => {
       const result = await aggregate({ job, stations: clients, vectorLength: 2, minStations: 3, timeoutMs: 10_000 });
       expect(result.stations.sort()).toEqual(clients.map((c) => c.name).sort());
       expect(Array.from(result.sum)).toEqual(expectedCounts(result.stations));
-      expect(result.dropped).toEqual([]);
+      expect(Array.from(result.withheld)).toEqual([0, 0]);
+      expect(result.notes).toEqual([]);
     });
   });
 
-  for (const [phase, included] of [
-    ["advertiseKeys", false],
-    ["shareKeys", false],
-    ["maskedInput", true],
-    ["consistencyCheck", true],
-  ] as const) {
-    it(`a station killed after ${phase} is ${included ? "still in" : "left out of"} a correct sum`, async () => {
+  for (const phase of ["advertiseKeys", "shareKeys", "maskedInput"] as const) {
+    it(`a station killed after ${phase} ends the job with no result, naming it, after the bounded retries`, async () => {
       await withStations(async (local, clients) => {
         const victim = clients[1].name;
-        const result = await aggregate({
+        const reports: Array<{ phase: string; failed: number }> = [];
+        const err = await aggregate({
           job,
           stations: clients,
           vectorLength: 2,
           minStations: 3,
           timeoutMs: 5_000,
           onPhase: (report) => {
+            reports.push({ phase: report.phase, failed: report.failed.length });
             if (report.phase === phase) local.process(victim)!.kill("SIGKILL");
           },
-        });
-        expect(result.stations.includes(victim)).toBe(included);
-        expect(result.dropped.map((d) => d.station)).toContain(victim);
-        expect(result.stations.length).toBe(included ? 5 : 4);
-        expect(Array.from(result.sum)).toEqual(expectedCounts(result.stations));
+        }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(IncompleteJob);
+        const incomplete = err as IncompleteJob;
+        expect(incomplete.stations).toEqual([victim]);
+        expect(incomplete.message).toContain(victim);
+        // First attempt plus two retries, each a new job; none got to a release.
+        expect(incomplete.attempts).toBe(3);
+        expect(reports.filter((r) => r.phase === "release" && r.failed === 0)).toEqual([]);
       });
     });
   }
 
-  it("fails with a clear error and no sum when fewer than the threshold survive", async () => {
+  it("fails with a clear error and no result when several stations are gone, naming each", async () => {
     await withStations(async (local, clients) => {
       const victims = clients.slice(0, 3).map((c) => c.name);
       const err = await aggregate({
@@ -100,12 +103,13 @@ describe("secure aggregation over real station processes", () => {
         vectorLength: 2,
         minStations: 3,
         timeoutMs: 5_000,
+        retries: 0,
         onPhase: (report) => {
           if (report.phase === "shareKeys") victims.forEach((v) => local.process(v)!.kill("SIGKILL"));
         },
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TooFewStations);
-      expect((err as Error).message).toMatch(/threshold is 3/);
+      expect((err as IncompleteJob).stations.sort()).toEqual([...victims].sort());
       for (const v of victims) expect((err as Error).message).toContain(v);
     });
   });

@@ -5,7 +5,7 @@
 export {
   DEFAULT_DISCLOSURE, DATASHIELD_LIMITS, KNOWN_COMPUTATIONS, POLICY_FILE,
   type ComputationKind, type DisclosureSettings, type KnownDatasets, type StationPolicy, type StudyPolicy,
-  defaultPolicy, loadPolicy, validatePolicy,
+  checkPolicyStations, defaultPolicy, expectedStations, loadPolicy, validatePolicy,
 } from "./policy.js";
 export { COMPUTATION_RULES, type CheckedRequest, checkDisclosure, checkRequest, researcherKeys } from "./policy-check.js";
 export { ReplayCache, type VerifyRequestOptions, verifyRequest } from "./request-auth.js";

@@ -18,8 +18,15 @@
  *       "dpia": "DPIA-2026-014",            // required: reference to the data-protection impact assessment
  *       "expires": "2026-12-31",            // required: ISO date (valid through that day, UTC) or date-time
  *       "researchers": [ { "name": "A. Jansen", "key": "<64 hex digits: researcher.pub>" } ],
- *       "datasets": [ { "name": "fall_risk", "columns": ["age", "sex", "fell_12m"] } ]
+ *       "stations": ["gp", "homecare", "hospital"],
+ *                                           // optional: the stations that take part in every job of
+ *                                           //   this study (default: every member of this station's
+ *                                           //   roster, station.json)
+ *       "datasets": [ { "name": "fall_risk", "columns": ["age", "sex", "fell_12m"],
+ *                       "stations": ["gp", "hospital", "homecare"] } ]
  *                                           //   "columns": "*" releases every column of that dataset;
+ *                                           //   "stations" (optional) overrides the study's list for
+ *                                           //   jobs on this dataset;
  *                                           //   "datasets": "*" every column of every dataset
  *       "computations": ["count", "moments", "glm"],   // or "*": every known computation
  *       "disclosure": { "minCellSize": 20 } // optional: this study's limits, which may only be
@@ -38,6 +45,14 @@
  *                             (DataSHIELD nfilter.glm, default 0.33)
  *   maxLevels            40   a group-by or factor with more levels is refused
  *                             (DataSHIELD nfilter.levels.max, default 40)
+ *
+ * The fixed station set: a job's station list must be exactly the expected set for its (study,
+ * dataset) — the dataset's "stations", else the study's, else the whole roster — or the station
+ * refuses it at StartJob, naming the missing and extra stations. With no dropout recovery in
+ * secure aggregation, every result of a dataset in a study then covers the same stations, so no
+ * two results can differ by one station's part (a federation file that leaves a station out, or
+ * lists one more, gets a refusal instead of a second, differenceable result). Every name must be
+ * on the roster and the list must include this station; the station checks that when it starts.
  *
  * String values are never released: a categorical column may be grouped by (its levels are
  * released metadata) or compared with in a filter, but no computation sums or returns it.
@@ -90,6 +105,8 @@ export interface DatasetRelease {
   name: string;
   /** "*" releases every column of the dataset. */
   columns: "*" | string[];
+  /** The stations of every job on this dataset in this study, when they differ from the study's. */
+  stations?: string[];
 }
 
 export interface StudyPolicy {
@@ -101,6 +118,8 @@ export interface StudyPolicy {
   /** The first millisecond at which the study has expired. */
   expiresAt: number;
   researchers: Researcher[];
+  /** The stations of every job of this study; absent: every member of the station's roster. */
+  stations?: string[];
   /** "*" releases every column of every dataset. */
   datasets: "*" | DatasetRelease[];
   computations: "*" | ComputationKind[];
@@ -120,9 +139,9 @@ export type KnownDatasets = ReadonlyMap<string, readonly string[]>;
 
 const STUDY_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const TOP_FIELDS = ["version", "requestWindowSeconds", "disclosure", "studies"];
-const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "datasets", "computations", "disclosure"];
+const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "stations", "datasets", "computations", "disclosure"];
 const RESEARCHER_FIELDS = ["name", "key"];
-const DATASET_FIELDS = ["name", "columns"];
+const DATASET_FIELDS = ["name", "columns", "stations"];
 const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels"];
 
 class PolicyReader {
@@ -153,6 +172,44 @@ class PolicyReader {
     if (!Array.isArray(value)) this.fail(field, "must be a list");
     return value as unknown[];
   }
+
+  /** An optional list of distinct station names, at least one. */
+  stations(value: unknown, field: string): string[] | undefined {
+    if (value === undefined) return undefined;
+    const names = this.list(value, field).map((v, i) => this.text(v, `${field}[${i}]`));
+    if (names.length === 0) this.fail(field, "must name at least one station");
+    names.forEach((n, i) => {
+      if (names.indexOf(n) !== i) this.fail(`${field}[${i}]`, `"${n}" is listed twice`);
+    });
+    return names;
+  }
+}
+
+/**
+ * The stations a job on `dataset` in `study` must have, exactly: the dataset release's list, else
+ * the study's, else every member of the roster.
+ */
+export function expectedStations(study: StudyPolicy, dataset: string, roster: readonly string[]): string[] {
+  const release = study.datasets === "*" ? undefined : study.datasets.find((d) => d.name === dataset);
+  return [...(release?.stations ?? study.stations ?? roster)];
+}
+
+/**
+ * Checks that every station list of the policy names only roster members and includes this
+ * station (a list without it could never be met by a job it takes part in).
+ */
+export function checkPolicyStations(policy: StationPolicy, options: { self: string; roster: readonly string[]; file?: string }): void {
+  const r = new PolicyReader(options.file ?? POLICY_FILE);
+  policy.studies.forEach((study, i) => {
+    const lists: Array<[string, string[] | undefined]> = [[`studies[${i}].stations`, study.stations]];
+    if (study.datasets !== "*") study.datasets.forEach((d, j) => lists.push([`studies[${i}].datasets[${j}].stations`, d.stations]));
+    for (const [field, names] of lists) {
+      if (names === undefined) continue;
+      const strangers = names.filter((n) => !options.roster.includes(n));
+      if (strangers.length > 0) r.fail(field, `names stations that are not on this station's roster: ${strangers.join(", ")}`);
+      if (!names.includes(options.self)) r.fail(field, `does not include this station (${options.self})`);
+    }
+  });
 }
 
 /** Levenshtein-closest known word within distance 2, to suggest a fix for a typo. */
@@ -279,7 +336,8 @@ function readStudy(r: PolicyReader, value: unknown, field: string, stationDisclo
       const name = r.text(dobj.name, `${f}.name`);
       const columnsKnown = known?.get(name);
       if (known && !columnsKnown) r.fail(`${f}.name`, `"${name}" is not a dataset of this station (datasets: ${[...known.keys()].join(", ") || "none"})`);
-      if (dobj.columns === "*") return { name, columns: "*" as const };
+      const stations = r.stations(dobj.stations, `${f}.stations`);
+      if (dobj.columns === "*") return { name, columns: "*" as const, ...(stations ? { stations } : {}) };
       const columns = r.list(dobj.columns, `${f}.columns`).map((c, k) => {
         const column = r.text(c, `${f}.columns[${k}]`);
         if (columnsKnown && !columnsKnown.includes(column)) {
@@ -288,7 +346,7 @@ function readStudy(r: PolicyReader, value: unknown, field: string, stationDisclo
         }
         return column;
       });
-      return { name, columns };
+      return { name, columns, ...(stations ? { stations } : {}) };
     });
     const names = datasets.map((d) => d.name);
     names.forEach((n, j) => {
@@ -306,7 +364,8 @@ function readStudy(r: PolicyReader, value: unknown, field: string, stationDisclo
     });
   }
   const disclosure = readDisclosure(r, o.disclosure, `${field}.disclosure`, stationDisclosure, true);
-  return { id, purpose, dpia, expires, expiresAt, researchers, datasets, computations, disclosure };
+  const stations = r.stations(o.stations, `${field}.stations`);
+  return { id, purpose, dpia, expires, expiresAt, researchers, ...(stations ? { stations } : {}), datasets, computations, disclosure };
 }
 
 /** Reads and checks DIR/policy.json; ConfigInvalid naming the file and field when it is wrong. */
