@@ -1,16 +1,16 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
-import { BadInput, ProtocolViolation, TooFewStations } from "../common/errors.js";
+import { BadInput, PolicyRefused, ProtocolViolation, TooFewStations } from "../common/errors.js";
 import {
+  IncompleteJob,
   runSecureAggregation,
   SecAggParticipant,
-  TooFewSurvivors,
+  type ReleaseBody,
   type SecAggPhase,
   type SecAggStation,
   type SecureAggregationOptions,
 } from "../secagg/index.js";
 import { seededRandom as prng } from "./helpers/random.js";
-
 
 const context = new Uint8Array(32).fill(0x5a);
 
@@ -24,6 +24,8 @@ function federation(n: number) {
   return { names, roster, participants };
 }
 
+const releaseAll = (sum: Float64Array): ReleaseBody => ({ values: new Float64Array(sum), withheld: new Uint8Array(sum.length), notes: [] });
+
 type Fault = { phase: SecAggPhase; kind: "throw" | "hang" | "tamper" };
 
 /** In-process stations: each wraps its participant and its own input; `faults` simulate failures. */
@@ -32,6 +34,7 @@ function stations(
   inputs: Map<string, Float64Array>,
   faults: Record<string, Fault> = {},
   calls: string[] = [],
+  decide: (sum: Float64Array) => ReleaseBody = releaseAll,
 ): SecAggStation[] {
   return fed.names.map((name) => {
     const p = fed.participants.get(name)!;
@@ -47,9 +50,8 @@ function stations(
       name,
       advertiseKeys: (req) => step("advertiseKeys", () => p.advertiseKeys(req), (r) => ({ advertisement: { ...r.advertisement, station: "someone-else" } })),
       shareKeys: (req) => step("shareKeys", () => p.shareKeys(req)),
-      maskedInput: (req) => step("maskedInput", () => p.maskedInput(req, inputs.get(name)!), (r) => ({ maskedVector: r.maskedVector.subarray(16) })),
-      consistencyCheck: (req) => step("consistencyCheck", () => p.consistencyCheck(req)),
-      unmask: (req) => step("unmask", () => p.unmask(req)),
+      maskedInput: (req) => step("maskedInput", () => p.maskedInput(req, inputs.get(name)!), (r) => ({ ...r, maskedVector: r.maskedVector.subarray(16) })),
+      release: (req) => step("release", () => p.release(req, decide)),
     };
   });
 }
@@ -80,155 +82,138 @@ function expectClose(actual: Float64Array, expected: Float64Array, n: number): v
   }
 }
 
-function run(list: SecAggStation[], d: number, extra: Partial<SecureAggregationOptions> = {}) {
-  return runSecureAggregation({ context, stations: list, vectorLength: d, phaseTimeoutMs: 10_000, ...extra });
+function run(fed: ReturnType<typeof federation>, list: SecAggStation[], d: number, extra: Partial<SecureAggregationOptions> = {}) {
+  return runSecureAggregation({ context, stations: list, roster: fed.roster, vectorLength: d, phaseTimeoutMs: 10_000, ...extra });
 }
 
-describe("secure aggregation: honest runs", () => {
-  it.each([3, 4, 7, 12, 20])("sums integer inputs exactly over %i stations", async (n) => {
+describe("secure aggregation v2: honest runs", () => {
+  it.each([3, 4, 7, 12, 20])("releases the exact sum of integer inputs over %i stations", async (n) => {
     const fed = federation(n);
     const inputs = randomInputs(fed.names, 7, n, true);
-    const result = await run(stations(fed, inputs), 7);
-    expect(Array.from(result.sum)).toEqual(Array.from(expectedSum(inputs, fed.names)));
-    expect(result.survivors).toEqual(fed.names);
-    expect(result.dropped).toEqual([]);
-    expect(result.threshold).toBe(Math.floor(n / 2) + 1);
+    const result = await run(fed, stations(fed, inputs), 7);
+    expect(Array.from(result.release.values)).toEqual(Array.from(expectedSum(inputs, fed.names)));
+    expect(Array.from(result.release.withheld)).toEqual(new Array(7).fill(0));
+    expect(result.stations).toEqual(fed.names);
   });
 
   it.each([1, 7, 1000])("sums real vectors of length %i within fixed-point resolution", async (d) => {
     const fed = federation(5);
     const inputs = randomInputs(fed.names, d, d);
-    const result = await run(stations(fed, inputs), d);
-    expectClose(result.sum, expectedSum(inputs, fed.names), 5);
+    const result = await run(fed, stations(fed, inputs), d);
+    expectClose(result.release.values, expectedSum(inputs, fed.names), 5);
   });
 
   it("sums a vector of 100000 elements", async () => {
     const fed = federation(4);
     const inputs = randomInputs(fed.names, 100_000, 99);
-    const result = await run(stations(fed, inputs), 100_000);
-    expectClose(result.sum, expectedSum(inputs, fed.names), 4);
-    expect(result.bytesReceived).toBeGreaterThan(4 * 100_000 * 16);
+    const result = await run(fed, stations(fed, inputs), 100_000);
+    expectClose(result.release.values, expectedSum(inputs, fed.names), 4);
+    // Round 3 carries all n masked vectors to each of the n stations.
+    expect(result.bytesSent).toBeGreaterThan(4 * 4 * 100_000 * 16);
   });
 
-  it("reports a fresh job id, timings per phase, traffic and progress", async () => {
+  it("reports a fresh job id, timings per phase, traffic and progress, and leaves no job state behind", async () => {
     const fed = federation(3);
     const phases: string[] = [];
-    const result = await run(stations(fed, randomInputs(fed.names, 3, 1)), 3, { onPhase: (r) => phases.push(r.phase) });
+    const result = await run(fed, stations(fed, randomInputs(fed.names, 3, 1)), 3, { onPhase: (r) => phases.push(r.phase) });
     expect(result.jobId).toMatch(/^[0-9a-f]{32}$/);
-    expect(phases).toEqual(["advertiseKeys", "shareKeys", "maskedInput", "consistencyCheck", "unmask"]);
-    expect(Object.keys(result.phaseMs).sort()).toEqual(["advertiseKeys", "consistencyCheck", "maskedInput", "reconstruct", "shareKeys", "unmask"]);
+    expect(phases).toEqual(["advertiseKeys", "shareKeys", "maskedInput", "release"]);
+    expect(Object.keys(result.phaseMs).sort()).toEqual(["advertiseKeys", "maskedInput", "release", "shareKeys"]);
     expect(result.bytesSent).toBeGreaterThan(0);
     for (const p of fed.participants.values()) expect(p.activeJobs).toEqual([]);
   });
+
+  it("returns what the stations' release rule decided, withheld entries and notes included", async () => {
+    const fed = federation(3);
+    const inputs = randomInputs(fed.names, 4, 2, true);
+    const rule = (sum: Float64Array): ReleaseBody => ({
+      values: Float64Array.from(sum, (v, i) => (i === 2 ? 0 : v)),
+      withheld: Uint8Array.from(sum, (_, i) => (i === 2 ? 1 : 0)),
+      notes: ["cell 2 withheld"],
+    });
+    const result = await run(fed, stations(fed, inputs, {}, [], rule), 4);
+    const expected = expectedSum(inputs, fed.names);
+    expected[2] = 0;
+    expect(Array.from(result.release.values)).toEqual(Array.from(expected));
+    expect(Array.from(result.release.withheld)).toEqual([0, 0, 1, 0]);
+    expect(result.release.notes).toEqual(["cell 2 withheld"]);
+  });
+
+  it("a refusal by the release rule releases nothing, and the refusal reaches the coordinator", async () => {
+    const fed = federation(3);
+    const refuse = () => {
+      throw new PolicyRefused("nothing today");
+    };
+    const error = await run(fed, stations(fed, randomInputs(fed.names, 2, 3), {}, [], refuse), 2).catch((e) => e);
+    expect(error).toBeInstanceOf(IncompleteJob);
+    expect(error.phase).toBe("release");
+    expect(error.failures.map((f: { kind: string }) => f.kind)).toEqual(["refused", "refused", "refused"]);
+    expect(error.failures[0].error).toBeInstanceOf(PolicyRefused);
+  });
 });
 
-describe("secure aggregation: dropouts", () => {
-  // Six stations, threshold 4: up to two may drop.
-  const cases: Array<[SecAggPhase, boolean]> = [
-    ["advertiseKeys", false],
-    ["shareKeys", false],
-    ["maskedInput", false],
-    ["consistencyCheck", true],
-    ["unmask", true],
-  ];
-  it.each(cases)("a station crashing in %s: its input is included = %s", async (phase, included) => {
-    const fed = federation(6);
-    const inputs = randomInputs(fed.names, 20, 5, true);
-    const victim = fed.names[2];
-    const result = await run(stations(fed, inputs, { [victim]: { phase, kind: "throw" } }), 20);
-    const expectedIncluded = included ? fed.names : fed.names.filter((n) => n !== victim);
-    expect(result.survivors).toEqual(expectedIncluded);
-    expect(Array.from(result.sum)).toEqual(Array.from(expectedSum(inputs, expectedIncluded)));
-    expect(result.dropped).toEqual([{ station: victim, phase, reason: `${victim} crashed` }]);
-  });
-
-  it("survives two drops in different rounds, one of them a timeout", async () => {
-    const fed = federation(6);
-    const inputs = randomInputs(fed.names, 50, 6);
-    const [a, , , d] = fed.names;
-    const list = stations(fed, inputs, { [a]: { phase: "maskedInput", kind: "hang" }, [d]: { phase: "unmask", kind: "throw" } });
-    const result = await run(list, 50, { phaseTimeoutMs: 300 });
-    const included = fed.names.filter((n) => n !== a);
-    expect(result.survivors).toEqual(included);
-    expectClose(result.sum, expectedSum(inputs, included), 6);
-    expect(result.dropped).toEqual([
-      { station: a, phase: "maskedInput", reason: "no answer within 300 ms" },
-      { station: d, phase: "unmask", reason: `${d} crashed` },
-    ]);
-  });
-
-  it("the station with the smallest and the largest name may both drop (mask signs)", async () => {
-    const fed = federation(7);
-    const inputs = randomInputs(fed.names, 10, 7, true);
-    const first = fed.names[0];
-    const last = fed.names[6];
-    const result = await run(stations(fed, inputs, { [first]: { phase: "maskedInput", kind: "throw" }, [last]: { phase: "maskedInput", kind: "throw" } }), 10);
-    const included = fed.names.slice(1, 6);
-    expect(Array.from(result.sum)).toEqual(Array.from(expectedSum(inputs, included)));
-  });
-
-  it.each(["maskedInput", "consistencyCheck", "unmask"] as SecAggPhase[])(
-    "throws TooFewStations when fewer than t remain after %s, naming who dropped and why",
+describe("secure aggregation v2: no dropout recovery", () => {
+  it.each(["advertiseKeys", "shareKeys", "maskedInput", "release"] as SecAggPhase[])(
+    "a station crashing in %s ends the job with no result, naming it, and nothing later is asked",
     async (phase) => {
-      const fed = federation(5); // threshold 3
+      const fed = federation(6);
       const calls: string[] = [];
-      const [a, b, c] = fed.names;
-      const faults = { [a]: { phase, kind: "throw" as const }, [b]: { phase, kind: "throw" as const }, [c]: { phase, kind: "throw" as const } };
-      const error = await run(stations(fed, randomInputs(fed.names, 4, 8), faults, calls), 4).catch((e) => e);
+      const victim = fed.names[2];
+      const error = await run(fed, stations(fed, randomInputs(fed.names, 20, 5, true), { [victim]: { phase, kind: "throw" } }, calls), 20).catch((e) => e);
+      expect(error).toBeInstanceOf(IncompleteJob);
       expect(error).toBeInstanceOf(TooFewStations);
-      expect(error).toBeInstanceOf(TooFewSurvivors);
       expect(error.code).toBe("TOO_FEW_STATIONS");
-      expect(error.message).toContain(`${a} (${phase}: ${a} crashed)`);
-      expect(error.message).toContain("2 stations remain, threshold is 3");
-      expect(error.dropped.map((d: { station: string }) => d.station)).toEqual([a, b, c]);
-      // Nothing beyond the failed round was asked: no shares are requested once the job is lost.
-      const later = ["advertiseKeys", "shareKeys", "maskedInput", "consistencyCheck", "unmask"].slice(
-        ["advertiseKeys", "shareKeys", "maskedInput", "consistencyCheck", "unmask"].indexOf(phase) + 1,
-      );
+      expect(error.stations).toEqual([victim]);
+      expect(error.failures).toMatchObject([{ station: victim, phase, reason: `${victim} crashed`, kind: "transport" }]);
+      expect(error.message).toContain(victim);
+      const later = ["advertiseKeys", "shareKeys", "maskedInput", "release"].slice(["advertiseKeys", "shareKeys", "maskedInput", "release"].indexOf(phase) + 1);
       expect(calls.filter((call) => later.includes(call.split(":")[0]))).toEqual([]);
     },
   );
 
+  it("a station that hangs fails the job at the phase timeout, naming it; two failures are both named", async () => {
+    const fed = federation(5);
+    const [a, , c] = fed.names;
+    const list = stations(fed, randomInputs(fed.names, 4, 6), { [a]: { phase: "maskedInput", kind: "hang" }, [c]: { phase: "maskedInput", kind: "throw" } });
+    const error = await run(fed, list, 4, { phaseTimeoutMs: 300 }).catch((e) => e);
+    expect(error).toBeInstanceOf(IncompleteJob);
+    expect(error.failures).toMatchObject([
+      { station: a, phase: "maskedInput", reason: "no answer within 300 ms", kind: "transport" },
+      { station: c, phase: "maskedInput", reason: `${c} crashed`, kind: "transport" },
+    ]);
+  });
+
   it("refuses a job with fewer than the minimum stations without contacting any", async () => {
     const fed = federation(2);
     const calls: string[] = [];
-    await expect(run(stations(fed, randomInputs(fed.names, 1, 1), {}, calls), 1)).rejects.toThrow(TooFewStations);
+    await expect(run(fed, stations(fed, randomInputs(fed.names, 1, 1), {}, calls), 1)).rejects.toThrow(TooFewStations);
     expect(calls).toEqual([]);
   });
 
-  it("refuses a threshold below a majority", async () => {
-    const fed = federation(6);
-    await expect(run(stations(fed, randomInputs(fed.names, 1, 1)), 1, { threshold: 3 })).rejects.toThrow(BadInput);
+  it("needs the roster: a station without an identity key is a bad request", async () => {
+    const fed = federation(3);
+    await expect(run(fed, stations(fed, randomInputs(fed.names, 1, 1)), 1, { roster: fed.roster.slice(1) })).rejects.toThrow(BadInput);
   });
 });
 
-describe("secure aggregation: the coordinator drops stations that break the protocol", () => {
-  it("drops a station whose masked vector has the wrong length, and removes its masks", async () => {
+describe("secure aggregation v2: the coordinator fails stations that break the protocol", () => {
+  it("a masked vector of another length fails its station (invalid answer), and nothing is released", async () => {
     const fed = federation(5);
-    const inputs = randomInputs(fed.names, 9, 10, true);
     const bad = fed.names[1];
-    const result = await run(stations(fed, inputs, { [bad]: { phase: "maskedInput", kind: "tamper" } }), 9);
-    expect(result.dropped).toHaveLength(1);
-    expect(result.dropped[0].reason).toMatch(/PROTOCOL_VIOLATION: masked vector has the wrong length/);
-    const included = fed.names.filter((n) => n !== bad);
-    expect(Array.from(result.sum)).toEqual(Array.from(expectedSum(inputs, included)));
+    const error = await run(fed, stations(fed, randomInputs(fed.names, 9, 10, true), { [bad]: { phase: "maskedInput", kind: "tamper" } }), 9).catch((e) => e);
+    expect(error).toBeInstanceOf(IncompleteJob);
+    expect(error.failures).toMatchObject([{ station: bad, phase: "maskedInput", kind: "invalid" }]);
+    expect(error.failures[0].reason).toMatch(/signature .* does not verify/);
   });
 
-  it("drops a station that advertises under another name", async () => {
+  it("an advertisement under another name, or with a forged signature, fails its station", async () => {
     const fed = federation(4);
-    const inputs = randomInputs(fed.names, 2, 11, true);
     const bad = fed.names[3];
-    const result = await run(stations(fed, inputs, { [bad]: { phase: "advertiseKeys", kind: "tamper" } }), 2);
-    expect(result.dropped[0]).toMatchObject({ station: bad, phase: "advertiseKeys" });
-    expect(Array.from(result.sum)).toEqual(Array.from(expectedSum(inputs, fed.names.slice(0, 3))));
-  });
+    const renamed = await run(fed, stations(fed, randomInputs(fed.names, 2, 11, true), { [bad]: { phase: "advertiseKeys", kind: "tamper" } }), 2).catch((e) => e);
+    expect(renamed.failures).toMatchObject([{ station: bad, phase: "advertiseKeys", kind: "invalid" }]);
 
-  it("with a roster, drops a station whose advertisement signature is forged; without one, honest stations refuse the round", async () => {
-    const fed = federation(4);
-    const inputs = randomInputs(fed.names, 2, 12, true);
-    const bad = fed.names[0];
-    const forging = stations(fed, inputs).map((s) =>
-      s.name !== bad
+    const forging = stations(fed, randomInputs(fed.names, 2, 12, true)).map((s) =>
+      s.name !== fed.names[0]
         ? s
         : {
             ...s,
@@ -240,29 +225,38 @@ describe("secure aggregation: the coordinator drops stations that break the prot
             },
           },
     );
-    const result = await run(forging, 2, { roster: fed.roster });
-    expect(result.dropped[0].reason).toMatch(/no valid signature/);
-    expect(Array.from(result.sum)).toEqual(Array.from(expectedSum(inputs, fed.names.slice(1))));
+    const forged = await run(fed, forging, 2).catch((e) => e);
+    expect(forged.failures[0].reason).toMatch(/no valid signature/);
+  });
 
-    const fed2 = federation(4);
-    const forging2 = stations(fed2, inputs).map((s) =>
-      s.name !== fed2.names[0]
+  it("a station's own protocol refusal is recorded as a refusal with its code, not as a crash", async () => {
+    const fed = federation(3);
+    const list = stations(fed, randomInputs(fed.names, 1, 13)).map((s, i) =>
+      i !== 0 ? s : { ...s, shareKeys: async () => { throw new ProtocolViolation("refused"); } },
+    );
+    const error = await run(fed, list, 1).catch((e) => e);
+    expect(error.failures).toMatchObject([{ station: fed.names[0], phase: "shareKeys", reason: "PROTOCOL_VIOLATION: refused", kind: "refused" }]);
+  });
+
+  it("releases that differ between stations are no result, naming the groups", async () => {
+    const fed = federation(3);
+    const inputs = randomInputs(fed.names, 2, 14, true);
+    const list = stations(fed, inputs).map((s, i) =>
+      i !== 2
         ? s
         : {
             ...s,
-            advertiseKeys: async (req: Parameters<SecAggStation["advertiseKeys"]>[0]) => {
-              const { advertisement } = await s.advertiseKeys(req);
-              return { advertisement: { ...advertisement, signature: new Uint8Array(64) } };
-            },
+            release: (req: Parameters<SecAggStation["release"]>[0]) =>
+              Promise.resolve(fed.participants.get(s.name)!.release(req, (sum) => ({ ...releaseAll(sum), notes: ["other"] }))),
           },
     );
-    const error = await run(forging2, 2).catch((e) => e);
-    expect(error).toBeInstanceOf(TooFewStations);
-    expect(error.message).toMatch(/PROTOCOL_VIOLATION: job .*advertisement of station-a has no valid signature/);
+    const error = await run(fed, list, 2).catch((e) => e);
+    expect(error).toBeInstanceOf(ProtocolViolation);
+    expect(error.message).toContain(`${fed.names[0]} + ${fed.names[1]} vs ${fed.names[2]}`);
   });
 });
 
-describe("secure aggregation: what the coordinator sees", () => {
+describe("secure aggregation v2: what the coordinator sees", () => {
   /** Runs one job and returns the masked vector that `who` sent. */
   async function captureMasked(fed: ReturnType<typeof federation>, input: Float64Array, who: string): Promise<Uint8Array> {
     let captured: Uint8Array | undefined;
@@ -278,7 +272,7 @@ describe("secure aggregation: what the coordinator sees", () => {
             },
           },
     );
-    await run(list, input.length);
+    await run(fed, list, input.length);
     return captured!;
   }
 
@@ -291,10 +285,27 @@ describe("secure aggregation: what the coordinator sees", () => {
     const chiSquare = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
     // 255 degrees of freedom: mean 255, sd 22.6; 400 is > 6 sd, a false alarm about once in 10^9 runs.
     expect(chiSquare).toBeLessThan(400);
-    // The top bit of each element's high limb (its sign) is balanced too.
-    let negatives = 0;
-    for (let i = 15; i < masked.length; i += 16) negatives += masked[i] >> 7;
-    expect(Math.abs(negatives - 5000)).toBeLessThan(400); // sd 50
+  });
+
+  it("the sum of all masked vectors is not the sum of the inputs: the pads stay in until the stations remove them", async () => {
+    const fed = federation(3);
+    const input = new Float64Array(1000);
+    const seen: Uint8Array[] = [];
+    const list = stations(fed, new Map(fed.names.map((n) => [n, input]))).map((s) => ({
+      ...s,
+      maskedInput: async (req: Parameters<SecAggStation["maskedInput"]>[0]) => {
+        const response = await s.maskedInput(req);
+        seen.push(response.maskedVector);
+        return response;
+      },
+    }));
+    await run(fed, list, 1000);
+    // All inputs are zero, so without pads Σ y_j would be all zero bytes.
+    const { ringAccumulate, ringFromBytes } = await import("../secagg/fixedpoint.js");
+    const { LIMBS_PER_ELEMENT } = await import("../secagg/params.js");
+    const sum = new Uint32Array(1000 * LIMBS_PER_ELEMENT);
+    ringAccumulate(sum, seen.map((bytes) => ({ vector: ringFromBytes(bytes, 1000), sign: 1 as const })));
+    expect(sum.filter((limb) => limb === 0).length).toBeLessThan(sum.length / 100);
   });
 
   it("two jobs over the same input give different masked vectors", async () => {
@@ -304,14 +315,34 @@ describe("secure aggregation: what the coordinator sees", () => {
     const second = await captureMasked(fed, input, fed.names[1]);
     expect(Buffer.from(first).equals(Buffer.from(second))).toBe(false);
   });
+});
 
-  it("a protocol violation from a station surfaces as ProtocolViolation in the drop reason, not as a crash", async () => {
-    const fed = federation(3);
-    const inputs = randomInputs(fed.names, 1, 13);
-    const list = stations(fed, inputs).map((s, i) =>
-      i !== 0 ? s : { ...s, shareKeys: async () => { throw new ProtocolViolation("refused"); } },
-    );
-    const result = await run(list, 1);
-    expect(result.dropped).toEqual([{ station: fed.names[0], phase: "shareKeys", reason: "PROTOCOL_VIOLATION: refused" }]);
+describe("property: v2 releases equal the plain sum", () => {
+  it("for random vectors over 3..7 stations (seeded)", async () => {
+    const rand = prng(2026);
+    for (let trial = 0; trial < 15; trial++) {
+      const n = 3 + Math.floor(rand() * 5);
+      const d = 1 + Math.floor(rand() * 200);
+      const fed = federation(n);
+      const inputs = new Map(
+        fed.names.map((name) => [
+          name,
+          // Mixed: exact integers, and reals with a wide range of magnitudes and signs.
+          Float64Array.from({ length: d }, (_, i) => (i % 2 === 0 ? Math.round((rand() - 0.5) * 1e9) : (rand() - 0.5) * 10 ** Math.floor(rand() * 10))),
+        ]),
+      );
+      const result = await run(fed, stations(fed, inputs), d);
+      const expected = expectedSum(inputs, fed.names);
+      for (let i = 0; i < d; i++) {
+        if (i % 2 === 0) {
+          expect(result.release.values[i]).toBe(expected[i]);
+          continue;
+        }
+        // Fixed-point rounding per station, plus the float rounding of the plain sum itself.
+        const largest = Math.max(...fed.names.map((name) => Math.abs(inputs.get(name)![i])));
+        const tolerance = n * 2 ** -32 + n * largest * 2 ** -52;
+        if (Math.abs(result.release.values[i] - expected[i]) > tolerance) expect.fail(`trial ${trial}, element ${i}: ${result.release.values[i]} vs ${expected[i]}`);
+      }
+    }
   });
 });
