@@ -9,9 +9,11 @@ import { join } from "node:path";
 import { loadSync, type MethodDefinition, type Options } from "@grpc/proto-loader";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { runSecureAggregation, SecAggParticipant, type SecAggStation } from "../secagg/index.js";
+import { IncompleteJob, runSecureAggregation, SecAggParticipant, type ReleaseBody, type SecAggStation } from "../secagg/index.js";
 
-const ROUNDS = ["AdvertiseKeys", "ShareKeys", "MaskedInput", "ConsistencyCheck", "Unmask"] as const;
+const ROUNDS = ["AdvertiseKeys", "ShareKeys", "MaskedInput", "Release"] as const;
+
+const releaseAll = (sum: Float64Array): ReleaseBody => ({ values: new Float64Array(sum), withheld: new Uint8Array(sum.length), notes: ["released as computed"] });
 
 // A throwaway service over the real secagg.proto, only to get proto-loader's (de)serialisers.
 const dir = mkdtempSync(join(tmpdir(), "secagg-wire-"));
@@ -48,7 +50,7 @@ function federation(n: number) {
   const names = Array.from({ length: n }, (_, i) => `station-${i}`);
   const identities = names.map((name) => ({ name, ...ed25519.keygen() }));
   const roster = identities.map(({ name, publicKey }) => ({ name, identityKey: publicKey }));
-  return identities.map(({ name, secretKey }) => new SecAggParticipant({ name, identitySecretKey: secretKey, roster }));
+  return { roster, participants: identities.map(({ name, secretKey }) => new SecAggParticipant({ name, identitySecretKey: secretKey, roster })) };
 }
 
 /** Stations whose every request and response crosses protobuf, and which log the messages seen. */
@@ -71,8 +73,7 @@ function wiredStations(
       advertiseKeys: (req) => relay("AdvertiseKeys", req, (r) => p.advertiseKeys(r)),
       shareKeys: (req) => relay("ShareKeys", req, (r) => p.shareKeys(r)),
       maskedInput: (req) => relay("MaskedInput", req, (r) => p.maskedInput(r, inputs[i])),
-      consistencyCheck: (req) => relay("ConsistencyCheck", req, (r) => p.consistencyCheck(r)),
-      unmask: (req) => relay("Unmask", req, (r) => p.unmask(r)),
+      release: (req) => relay("Release", req, (r) => p.release(r, releaseAll)),
     };
   });
 }
@@ -81,28 +82,30 @@ describe.each([
   { name: "defaults: true", options: { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true } },
   { name: "proto-loader defaults", options: {} },
 ])("secagg.proto with $name", ({ options }) => {
-  it("carries a whole aggregation, with a station dropping out, through protobuf", async () => {
+  it("carries a whole aggregation through protobuf, and a station dropping out ends it", async () => {
     const { method } = load(options);
-    const participants = federation(4);
+    const { roster, participants } = federation(4);
     const inputs = participants.map((_, i) => Float64Array.from([i, -0.5 * i, 1e6 + i]));
     const seen = new Map<string, object>();
     const stations = wiredStations(participants, inputs, method, seen);
-    // station-3 drops after sharing keys, so UnmaskResponse carries masking-key shares too.
-    stations[3] = { ...stations[3], maskedInput: async () => { throw new Error("gone"); } };
-    const result = await runSecureAggregation({ context: new Uint8Array(32).fill(1), stations, vectorLength: 3, phaseTimeoutMs: 10_000 });
-    expect(Array.from(result.sum)).toEqual([3, -1.5, 3e6 + 3]);
-    expect(result.survivors).toEqual(["station-0", "station-1", "station-2"]);
+    const result = await runSecureAggregation({ context: new Uint8Array(32).fill(1), stations, roster, vectorLength: 3, phaseTimeoutMs: 10_000 });
+    expect(Array.from(result.release.values)).toEqual([6, -3, 4e6 + 6]);
+    expect(result.release.notes).toEqual(["released as computed"]);
+    expect(result.stations).toEqual(["station-0", "station-1", "station-2", "station-3"]);
+
+    const again = wiredStations(participants, inputs, method, seen);
+    again[3] = { ...again[3], maskedInput: async () => { throw new Error("gone"); } };
+    await expect(runSecureAggregation({ context: new Uint8Array(32).fill(1), stations: again, roster, vectorLength: 3, phaseTimeoutMs: 10_000 })).rejects.toThrow(IncompleteJob);
   });
 });
 
 describe("secagg.proto field names", () => {
   it("equal the TypeScript message field names after camelCase conversion", async () => {
     const { definition, method } = load({});
-    const participants = federation(3);
+    const { roster, participants } = federation(3);
     const seen = new Map<string, object>();
     const stations = wiredStations(participants, participants.map(() => new Float64Array(2)), method, seen);
-    stations[2] = { ...stations[2], maskedInput: async () => { throw new Error("gone"); } };
-    await runSecureAggregation({ context: new Uint8Array(32).fill(1), stations, vectorLength: 2, phaseTimeoutMs: 10_000 });
+    await runSecureAggregation({ context: new Uint8Array(32).fill(1), stations, roster, vectorLength: 2, phaseTimeoutMs: 10_000 });
 
     const fieldsOf = (type: string) => {
       const message = definition[`werkplaats.v1.${type}`] as unknown as { type: { field: Array<{ name: string }> } };
@@ -112,10 +115,10 @@ describe("secagg.proto field names", () => {
     const nested: Array<[string, object]> = [
       ["KeyAdvertisement", (seen.get("AdvertiseKeysResponse") as { advertisement: object }).advertisement],
       ["EncryptedShares", (seen.get("ShareKeysResponse") as { encryptedShares: object[] }).encryptedShares[0]],
-      ["SurvivorSignature", (seen.get("UnmaskRequest") as { signatures: object[] }).signatures[0]],
-      ["RevealedShare", (seen.get("UnmaskResponse") as { maskingKeyShares: object[] }).maskingKeyShares[0]],
+      ["SignedMaskedInput", (seen.get("ReleaseRequest") as { maskedInputs: object[] }).maskedInputs[0]],
+      ["Release", (seen.get("ReleaseResponse") as { release: object }).release],
     ];
     for (const [type, message] of nested) expect([type, fieldsOf(type)]).toEqual([type, Object.keys(message).sort()]);
-    expect(seen.size).toBe(10);
+    expect(seen.size).toBe(8);
   });
 });
