@@ -183,7 +183,7 @@ export class SecureJobs {
       const shown = expired.slice(0, 5).join(", ") + (expired.length > 5 ? ", …" : "");
       this.log(
         `dropped ${expired.length} expired job${expired.length === 1 ? "" : "s"} (${shown}) that never finished: ` +
-          `keys, shares and contributions wiped; ${this.participant.activeJobs.length} jobs active`,
+          `keys, pad seeds and contributions wiped; ${this.participant.activeJobs.length} jobs active`,
       );
     }
   }

@@ -76,15 +76,13 @@ function validRequest(rpc: Rpc): unknown {
     case "GetInfo":
       return {};
     case "StartJob":
-      return { job: jobToWire(countJob), secagg: { jobId, context: jobDigest(countJob), stations: names, threshold: 2, deadlineMs: Date.now() + 60_000 } };
+      return { job: jobToWire(countJob), secagg: { jobId, context: jobDigest(countJob), stations: names, deadlineMs: Date.now() + 60_000 } };
     case "ShareKeys":
       return { jobId, advertisements: names.map(ad) };
     case "MaskedInput":
       return { jobId, encryptedShares: names.map((n) => ({ sender: n, receiver: names[0], ciphertext: randomBytes(180) })) };
-    case "ConsistencyCheck":
-      return { jobId, survivors: names };
-    case "Unmask":
-      return { jobId, signatures: names.map((station) => ({ station, signature: randomBytes(64) })) };
+    case "Release":
+      return { jobId, maskedInputs: names.map((station) => ({ station, maskedVector: randomBytes(64), signature: randomBytes(64) })) };
   }
 }
 
@@ -246,7 +244,7 @@ function termsFor(job: Record<string, unknown>, over: Record<string, unknown> = 
   } catch {
     // undecodable here too: the station will refuse it before looking at the context
   }
-  return { jobId: randomBytes(8).toString("hex"), context, stations: names, threshold: 2, deadlineMs: Date.now() + 60_000, ...over };
+  return { jobId: randomBytes(8).toString("hex"), context, stations: names, deadlineMs: Date.now() + 60_000, ...over };
 }
 
 /** The job as the station's gRPC layer will hand it over (proto round trip). */
@@ -370,10 +368,10 @@ describe("a station under hostile and malformed input", () => {
       ["ShareKeys with wrong-length keys", round("ShareKeys", (jobId) => ({ jobId, advertisements: names.map((station) => ({ station, encryptionPublicKey: randomBytes(31), maskingPublicKey: randomBytes(4096), signature: randomBytes(3) })) }))],
       ["ShareKeys with forged signatures", round("ShareKeys", (jobId) => ({ jobId, advertisements: names.map((station) => ({ station, encryptionPublicKey: key(), maskingPublicKey: key(), signature: randomBytes(64) })) }))],
       ["MaskedInput before ShareKeys", round("MaskedInput", (jobId) => ({ jobId, encryptedShares: [] }))],
-      ["ConsistencyCheck with 2·10^5 survivors", round("ConsistencyCheck", (jobId) => ({ jobId, survivors: Array.from({ length: 200_000 }, (_, i) => `s${i}`) }))],
-      ["Unmask with garbage signatures", round("Unmask", (jobId) => ({ jobId, signatures: Array.from({ length: 2_000 }, () => ({ station: names[1], signature: randomBytes(64) })) }))],
+      ["Release with 2·10^5 masked inputs", round("Release", (jobId) => ({ jobId, maskedInputs: Array.from({ length: 200_000 }, (_, i) => ({ station: `s${i}`, maskedVector: randomBytes(16), signature: randomBytes(64) })) }))],
+      ["Release with garbage signatures", round("Release", (jobId) => ({ jobId, maskedInputs: Array.from({ length: 2_000 }, () => ({ station: names[1], maskedVector: randomBytes(32), signature: randomBytes(64) })) }))],
       ["ShareKeys with a 10 kB job id", async () => signedCall("long job id", "ShareKeys", { jobId: "j".repeat(10_000), advertisements: [] })],
-      ["Unmask for a job never started", async () => signedCall("never started", "Unmask", { jobId: "never-started", signatures: [] })],
+      ["Release for a job never started", async () => signedCall("never started", "Release", { jobId: "never-started", maskedInputs: [] })],
     ];
     for (const [name, run] of cases) {
       const o = await run();

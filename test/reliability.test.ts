@@ -2,8 +2,9 @@
  * Faults during real jobs over real station processes: a station that stalls (SIGSTOP) in each
  * phase of secure aggregation, a station that restarts between the rounds of a model fit, and an
  * SDK that disappears in the middle of a job. In every case the answer is either right — over
- * exactly the stations it says it covers — or a clear error; never a silently wrong number, and
- * never a station holding a job's secrets past its deadline.
+ * every station of the job — or a clear error naming the station; never a silently wrong number,
+ * never a sum over fewer stations (protocol v2 has no dropout recovery), and never a station
+ * holding a job's secrets past its deadline.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -19,7 +20,7 @@ import { loadResearcherKeys } from "../sdk/auth/researcher-keys.js";
 import type { Federation } from "../sdk/federation.js";
 import { LocalFederation } from "../sdk/local-federation.js";
 import { StationClient } from "../sdk/station-client.js";
-import type { SecAggPhase } from "../secagg/index.js";
+import { IncompleteJob, type SecAggPhase } from "../secagg/index.js";
 import { datasetPath, loadConfig } from "../station-daemon/config.js";
 import { writeScenario } from "../synth/index.js";
 import { num, readRows } from "./helpers/pooled.js";
@@ -75,12 +76,12 @@ describe("an SDK that disappears in the middle of a job", () => {
     await waitForLine(coordinator, /after maskedInput/, 20_000);
     coordinator.kill("SIGKILL");
 
-    // Each station had the job in flight (keys, shares of every peer's secrets); at the deadline
+    // Each station had the job in flight (keys, every peer's pad seed); at the deadline
     // it says it dropped it, and that no job is active any more.
     await waitFor(() => names.every((n) => local.log(n).includes(jobId)), deadlineMs - Date.now() + 8_000);
     for (const n of names) {
       const line = local.log(n).split("\n").find((l) => l.includes(jobId))!;
-      expect(line).toMatch(/dropped 1 expired job \(abandoned-[0-9a-f]+\) that never finished: keys, shares and contributions wiped; 0 jobs active/);
+      expect(line).toMatch(/dropped 1 expired job \(abandoned-[0-9a-f]+\) that never finished: keys, pad seeds and contributions wiped; 0 jobs active/);
     }
 
     // On disk: only the audit log changed, by request lines of this job's three rounds (and
@@ -102,39 +103,66 @@ describe("an SDK that disappears in the middle of a job", () => {
 
 describe("a station that stalls (SIGSTOP) during a job", () => {
   // Stalled before the round named: its answer to that round never comes (until SIGCONT, after the
-  // job). Whether its input is in the sum depends on whether its masked vector arrived.
-  const cases: Array<{ stalledIn: SecAggPhase; after?: SecAggPhase; included: boolean }> = [
-    { stalledIn: "advertiseKeys", included: false },
-    { stalledIn: "shareKeys", after: "advertiseKeys", included: false },
-    { stalledIn: "maskedInput", after: "shareKeys", included: false },
-    { stalledIn: "consistencyCheck", after: "maskedInput", included: true },
-    { stalledIn: "unmask", after: "consistencyCheck", included: true },
+  // job). There is no result without it, whatever the round.
+  const cases: Array<{ stalledIn: SecAggPhase; after?: SecAggPhase }> = [
+    { stalledIn: "advertiseKeys" },
+    { stalledIn: "shareKeys", after: "advertiseKeys" },
+    { stalledIn: "maskedInput", after: "shareKeys" },
+    { stalledIn: "release", after: "maskedInput" },
   ];
 
   for (const [i, c] of cases.entries()) {
-    it(`finishes correctly with a station stalled in ${c.stalledIn} (${c.included ? "its input still counted" : "left out"})`, async () => {
+    it(`ends without a result, naming the station, when one stalls in ${c.stalledIn}`, async () => {
       const victim = names[i % names.length];
       if (!c.after) local.kill(victim, "SIGSTOP");
       try {
-        const result = await aggregate({
+        const err = await aggregate({
           job,
           stations: clients,
           vectorLength: 2,
           minStations: 3,
           timeoutMs: PHASE_MS,
+          retries: 0,
           onPhase: (report) => {
             if (report.phase === c.after) local.kill(victim, "SIGSTOP");
           },
-        });
-        expect(result.dropped.map((d) => `${d.station} ${d.phase}`)).toEqual([`${victim} ${c.stalledIn}`]);
-        expect(result.stations.includes(victim)).toBe(c.included);
-        expect(result.stations.length).toBe(c.included ? 5 : 4);
-        expect(Array.from(result.sum)).toEqual(pooledCounts(result.stations));
+        }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(IncompleteJob);
+        expect((err as IncompleteJob).failures.map((f) => `${f.station} ${f.phase} ${f.kind}`)).toEqual([`${victim} ${c.stalledIn} transport`]);
+        expect((err as Error).message).toContain(victim);
       } finally {
         local.kill(victim, "SIGCONT");
       }
     });
   }
+
+  it("retries the whole job as a new one, and succeeds over every station once the stalled one resumes", async () => {
+    const victim = names[1];
+    const jobIds: string[] = [];
+    let failures = 0;
+    try {
+      const result = await aggregate({
+        job,
+        stations: clients,
+        vectorLength: 2,
+        minStations: 3,
+        timeoutMs: PHASE_MS,
+        onPhase: (report) => {
+          if (report.phase === "shareKeys" && failures === 0) local.kill(victim, "SIGSTOP");
+          if (report.failed.length > 0) {
+            failures++;
+            local.kill(victim, "SIGCONT");
+          }
+        },
+      });
+      jobIds.push(result.jobId);
+      expect(failures).toBe(1);
+      expect(result.stations.sort()).toEqual([...names].sort());
+      expect(Array.from(result.sum)).toEqual(pooledCounts(names));
+    } finally {
+      local.kill(victim, "SIGCONT");
+    }
+  });
 
   it("serves the next job with every station once the stalled one resumes", async () => {
     const result = await aggregate({ job, stations: clients, vectorLength: 2, minStations: 3, timeoutMs: PHASE_MS });
@@ -142,8 +170,9 @@ describe("a station that stalls (SIGSTOP) during a job", () => {
     expect(Array.from(result.sum)).toEqual(pooledCounts(names));
   });
 
-  it("fails with TooFewStations, naming the stalled stations, when fewer than the threshold answer", async () => {
+  it("fails with TooFewStations after the bounded retries, naming every stalled station", async () => {
     const victims = names.slice(0, 3);
+    let attempts = 0;
     try {
       const err = await aggregate({
         job,
@@ -152,11 +181,12 @@ describe("a station that stalls (SIGSTOP) during a job", () => {
         minStations: 3,
         timeoutMs: PHASE_MS,
         onPhase: (report) => {
-          if (report.phase === "shareKeys") victims.forEach((v) => local.kill(v, "SIGSTOP"));
+          if (report.phase === "advertiseKeys") attempts++;
+          if (report.phase === "shareKeys" && attempts === 1) victims.forEach((v) => local.kill(v, "SIGSTOP"));
         },
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TooFewStations);
-      expect((err as Error).message).toMatch(/after maskedInput: 2 stations remain, threshold is 3/);
+      expect((err as IncompleteJob).attempts).toBe(3);
       for (const v of victims) expect((err as Error).message).toContain(v);
     } finally {
       victims.forEach((v) => local.kill(v, "SIGCONT"));
@@ -223,7 +253,9 @@ describe("a station restarted between the rounds of a model fit", () => {
       );
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain(victim);
-    expect((err as Error).message).toMatch(/changing set of stations would be wrong, so the fit stops/);
+    // No round of the fit runs over fewer stations: the job fails (after its retries) and names it.
+    expect(err).toBeInstanceOf(IncompleteJob);
+    expect((err as IncompleteJob).stations).toEqual([victim]);
     await local.restart(victim);
   });
 
@@ -307,13 +339,13 @@ function spawnCoordinator(options: { federationFile: string; jobId: string; dead
       vectorLength: 2,
       phaseTimeoutMs: 5000,
       deadlineMs: Number(process.env.DEADLINE_MS),
+      roster: fed.stations.map((s) => ({ name: s.name, identityKey: Buffer.from(s.identityKey, "hex") })),
       stations: clients.map((c) => ({
         name: c.name,
         advertiseKeys: (req) => c.call("StartJob", { job: wire, secagg: req }, 5000).then((r) => r.secagg),
         shareKeys: (req) => c.call("ShareKeys", req, 5000),
         maskedInput: (req) => c.call("MaskedInput", req, 5000),
-        consistencyCheck: (req) => c.call("ConsistencyCheck", req, 5000),
-        unmask: (req) => c.call("Unmask", req, 5000),
+        release: (req) => c.call("Release", req, 5000),
       })),
       onPhase: (report) => {
         if (report.phase !== "maskedInput") return;

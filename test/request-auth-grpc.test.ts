@@ -21,7 +21,7 @@ const service = stationServiceDefinition();
 const startJob = service.StartJob;
 
 const request = {
-  secagg: { jobId: "job-1", context: Buffer.alloc(32, 7), stations: ["gp", "homecare", "hospital"], threshold: 2, deadlineMs: 1_800_000_000_123.5 },
+  secagg: { jobId: "job-1", context: Buffer.alloc(32, 7), stations: ["gp", "homecare", "hospital"], deadlineMs: 1_800_000_000_123.5 },
   job: jobToWire({
     dataset: "fall_risk",
     where: { kind: "and", args: [{ kind: "compare", column: "age", op: ">=", value: { kind: "number", value: 65 } }, { kind: "in", column: "sex", values: [{ kind: "string", value: "F" }] }] },

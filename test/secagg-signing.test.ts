@@ -27,16 +27,16 @@ describe("Ed25519 statements", () => {
   const fields = [new Uint8Array([1, 2]), "job-1", ["a", "b"], 3];
 
   it("verifies what was signed, and nothing else", () => {
-    const signature = signStatement({ label: STATEMENT.consistencyCheck, fields, secretKey });
-    expect(verifyStatement({ label: STATEMENT.consistencyCheck, fields, signature, publicKey })).toBe(true);
+    const signature = signStatement({ label: STATEMENT.maskedInput, fields, secretKey });
+    expect(verifyStatement({ label: STATEMENT.maskedInput, fields, signature, publicKey })).toBe(true);
     expect(verifyStatement({ label: STATEMENT.advertiseKeys, fields, signature, publicKey })).toBe(false);
-    expect(verifyStatement({ label: STATEMENT.consistencyCheck, fields: [...fields.slice(0, 3), 4], signature, publicKey })).toBe(false);
-    expect(verifyStatement({ label: STATEMENT.consistencyCheck, fields, signature, publicKey: ed25519.keygen().publicKey })).toBe(false);
+    expect(verifyStatement({ label: STATEMENT.maskedInput, fields: [...fields.slice(0, 3), 4], signature, publicKey })).toBe(false);
+    expect(verifyStatement({ label: STATEMENT.maskedInput, fields, signature, publicKey: ed25519.keygen().publicKey })).toBe(false);
   });
 
   it("treats malformed signatures and keys as invalid instead of throwing", () => {
-    expect(verifyStatement({ label: STATEMENT.consistencyCheck, fields, signature: new Uint8Array(3), publicKey })).toBe(false);
-    expect(verifyStatement({ label: STATEMENT.consistencyCheck, fields, signature: new Uint8Array(64), publicKey: new Uint8Array(32).fill(0xff) })).toBe(false);
+    expect(verifyStatement({ label: STATEMENT.maskedInput, fields, signature: new Uint8Array(3), publicKey })).toBe(false);
+    expect(verifyStatement({ label: STATEMENT.maskedInput, fields, signature: new Uint8Array(64), publicKey: new Uint8Array(32).fill(0xff) })).toBe(false);
   });
 });
 

@@ -12,7 +12,7 @@ import { pinnedChannelCredentials } from "../../sdk/auth/pinned-tls.js";
 import { requestAuthToMetadata, signRequest } from "../../sdk/auth/sign-request.js";
 import type { StationEntry } from "../../sdk/station-client.js";
 
-export const RPCS = ["GetInfo", "StartJob", "ShareKeys", "MaskedInput", "ConsistencyCheck", "Unmask"] as const;
+export const RPCS = ["GetInfo", "StartJob", "ShareKeys", "MaskedInput", "Release"] as const;
 export type Rpc = (typeof RPCS)[number];
 
 /** How a raw request is signed: not at all, over the bytes sent, or over what the station re-serialises. */
