@@ -71,7 +71,7 @@ describe("an SDK that disappears in the middle of a job", () => {
     const before = new Map(names.map((n) => [n, snapshot(join(local.dir, n))]));
     const auditBefore = new Map(names.map((n) => [n, readFileSync(join(local.dir, n, "audit.log"), "utf8")]));
     const jobId = `abandoned-${randomBytes(6).toString("hex")}`;
-    const deadlineMs = Date.now() + 4_000;
+    const deadlineMs = Date.now() + 8_000;
     const coordinator = spawnCoordinator({ federationFile: local.federationFile, jobId, deadlineMs });
     await waitForLine(coordinator, /after maskedInput/, 20_000);
     coordinator.kill("SIGKILL");
