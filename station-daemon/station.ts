@@ -121,7 +121,7 @@ export class Station {
     try {
       for (const dataset of config.datasets) sources.set(dataset.name, await openDatasetSource(dataset, { dir, log }));
       const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
-      checkPolicyStations(policy, { self: config.name, roster: config.roster.map((e) => e.name) });
+      checkPolicyStations(policy, { roster: config.roster.map((e) => e.name) });
       const tls = loadStationTls(dir);
       const audit = await AuditLog.open({ dir, identity });
       return new Station({ dir, config, sources, identity, policy, tls, audit, log });

@@ -2,7 +2,9 @@
  * Replay: a saved result or model run again on its federation says "identical", or names what
  * changed — a station's data snapshot, a station missing or added — and lists the numbers that
  * moved. One LocalFederation of four stations; "fed3" is a federation file naming three of them,
- * "fed4" all four. The data-change test runs last: it edits one station's CSV and restarts it.
+ * "fed4" all four. Every result of a study covers its fixed station set (governance/policy.ts), so
+ * the set changes only when the stewards change it: the stations start with a study of the first
+ * three, and the tests switch the policy to all four (and back) where a station is added (missing). The data-change test runs last: it edits one station's CSV and restarts it.
  * Needs `npm run build` (npm test runs it first).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +12,8 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Federation, type ReplayReport } from "../sdk/index.js";
-import { LocalFederation } from "../sdk/local-federation.js";
+import { LOCAL_STUDY, LocalFederation } from "../sdk/local-federation.js";
+import { POLICY_FILE, defaultPolicy } from "../station-daemon/governance/policy.js";
 import { writeScenario } from "../synth/index.js";
 import { runCli as cli } from "./helpers/cli.js";
 
@@ -29,12 +32,34 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "werkplaats-replay-"));
   files = (await writeScenario({ scenario: "fall-risk", stations: 4, rows: 400, seed: 11, out: join(work, "data") })).files;
   names = files.map((f) => basename(f, ".csv"));
-  local = await LocalFederation.start({ dir: join(work, "stations"), stations: files.map((f, i) => ({ name: names[i], datasets: { fall_risk: f } })) });
+  local = await LocalFederation.start({
+    dir: join(work, "stations"),
+    stations: files.map((f, i) => ({ name: names[i], datasets: { fall_risk: f } })),
+    policy: (researcherKey) => studyOf(researcherKey, names.slice(0, 3)),
+  });
   fed4 = local.federationFile;
   const file = JSON.parse(readFileSync(fed4, "utf8")) as { stations: unknown[] };
   fed3 = join(work, "fed3.json");
   writeFileSync(fed3, JSON.stringify({ ...file, stations: file.stations.slice(0, 3) }));
 });
+
+/** The local study, run by the given stations. */
+function studyOf(researcherKey: string, stations: string[]): Record<string, unknown> {
+  const policy = defaultPolicy({ researcherKey, researcherName: "local analyst", study: LOCAL_STUDY });
+  (policy.studies as Array<Record<string, unknown>>)[0].stations = stations;
+  return policy;
+}
+
+/** The stewards change the study's station set: every station's policy, then a restart. */
+async function setStudyStations(stations: string[]): Promise<void> {
+  for (const name of names) {
+    const file = join(local.dir, name, POLICY_FILE);
+    const policy = JSON.parse(readFileSync(file, "utf8")) as { studies: Array<Record<string, unknown>> };
+    policy.studies[0].stations = stations;
+    writeFileSync(file, JSON.stringify(policy, null, 2) + "\n");
+  }
+  await Promise.all(names.map((name) => local.restart(name)));
+}
 
 afterAll(async () => {
   await local?.stop();
@@ -110,6 +135,7 @@ describe("replay", () => {
   });
 
   it("names a station added and a station missing (exit 9)", async () => {
+    await setStudyStations(names);
     const added = await cli(["replay", join(work, "q3.json"), "--federation", fed4]);
     expect(added.code, added.stderr).toBe(9);
     expect(added.stdout).toContain(`station ${names[3]} was added`);
@@ -117,6 +143,7 @@ describe("replay", () => {
 
     const q4 = await cli(["query", "--federation", fed4, "--dataset", "fall_risk", "--json", "--out", join(work, "q4.json"), "count", "--by", "sex"]);
     expect(q4.code, q4.stderr).toBe(0);
+    await setStudyStations(names.slice(0, 3));
     const missing = await cli(["replay", join(work, "q4.json"), "--federation", fed3, "--json"]);
     expect(missing.code, missing.stderr).toBe(9);
     const report = JSON.parse(missing.stdout) as ReplayReport;

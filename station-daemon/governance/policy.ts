@@ -52,7 +52,7 @@
  * secure aggregation, every result of a dataset in a study then covers the same stations, so no
  * two results can differ by one station's part (a federation file that leaves a station out, or
  * lists one more, gets a refusal instead of a second, differenceable result). Every name must be
- * on the roster and the list must include this station; the station checks that when it starts.
+ * on the roster; the station checks that when it starts.
  *
  * String values are never released: a categorical column may be grouped by (its levels are
  * released metadata) or compared with in a filter, but no computation sums or returns it.
@@ -195,10 +195,10 @@ export function expectedStations(study: StudyPolicy, dataset: string, roster: re
 }
 
 /**
- * Checks that every station list of the policy names only roster members and includes this
- * station (a list without it could never be met by a job it takes part in).
+ * Checks that every station list of the policy names only roster members. (A list without this
+ * station is allowed: the study's jobs then run without it, and it refuses any that lists it.)
  */
-export function checkPolicyStations(policy: StationPolicy, options: { self: string; roster: readonly string[]; file?: string }): void {
+export function checkPolicyStations(policy: StationPolicy, options: { roster: readonly string[]; file?: string }): void {
   const r = new PolicyReader(options.file ?? POLICY_FILE);
   policy.studies.forEach((study, i) => {
     const lists: Array<[string, string[] | undefined]> = [[`studies[${i}].stations`, study.stations]];
@@ -207,7 +207,6 @@ export function checkPolicyStations(policy: StationPolicy, options: { self: stri
       if (names === undefined) continue;
       const strangers = names.filter((n) => !options.roster.includes(n));
       if (strangers.length > 0) r.fail(field, `names stations that are not on this station's roster: ${strangers.join(", ")}`);
-      if (!names.includes(options.self)) r.fail(field, `does not include this station (${options.self})`);
     }
   });
 }
