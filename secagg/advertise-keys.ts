@@ -1,6 +1,6 @@
 /**
  * Round 0, AdvertiseKeys (Bonawitz et al. Fig. 4/5): each station makes two fresh X25519 key pairs
- * for this job — c for encrypting shares, s for pairwise masks — and signs both public keys with
+ * for this job — c for sealing pad seeds, s for pairwise masks — and signs both public keys with
  * its long-term identity key. The signature also covers the job's terms (context, job id, station
  * list, deadline), so every station can check in round 1 that all of them were shown the same job.
  * (v1 also signed a Shamir threshold; v2 has none: every station of the list must contribute.)

@@ -1,6 +1,7 @@
 /**
- * Authenticated encryption AE of Bonawitz et al. §3 for the shares that one station sends another
- * through the coordinator (round 1). The key comes from agreement on the two stations' per-job
+ * Authenticated encryption AE of Bonawitz et al. §3 for what one station sends another through
+ * the coordinator in round 1 — in protocol v2 its pad seed g_i (the function names keep v1's
+ * "shares"). The key comes from agreement on the two stations' per-job
  * "c" keys, so the coordinator, which relays the ciphertexts, can neither read nor alter them;
  * the associated data binds context, job, sender and receiver, so a ciphertext cannot be
  * replayed into another job or redirected to another station.

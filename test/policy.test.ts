@@ -7,7 +7,7 @@ import { ConfigInvalid, PolicyRefused } from "../common/errors.js";
 import type { JobSpec } from "../common/job.js";
 import type { Column, Table } from "../station-daemon/data/table.js";
 import { checkDisclosure, checkRequest } from "../station-daemon/governance/policy-check.js";
-import { DEFAULT_DISCLOSURE, defaultPolicy, loadPolicy, validatePolicy } from "../station-daemon/governance/policy.js";
+import { DEFAULT_DISCLOSURE, checkPolicyStations, defaultPolicy, expectedStations, loadPolicy, validatePolicy } from "../station-daemon/governance/policy.js";
 
 const alice = "a".repeat(64);
 const bob = "b".repeat(64);
@@ -108,6 +108,38 @@ describe("policy.json validation", () => {
     expect(p.studies).toHaveLength(1);
     expect(p.studies[0]).toMatchObject({ id: "demo", datasets: "*", computations: "*", disclosure: DEFAULT_DISCLOSURE });
     expect(checkRequest({ policy: p, study: "demo", researcherKey: alice, job: glm("fell_12m ~ age + income"), table, now: NOW }).columns).toEqual(["fell_12m", "age", "income"]);
+  });
+});
+
+describe("the fixed station set of a study and dataset", () => {
+  const roster = ["gp", "homecare", "hospital", "pharmacy"];
+
+  it("is the dataset's list, else the study's, else the whole roster", () => {
+    const none = validatePolicy(policyJson()).studies[0];
+    expect(expectedStations(none, "fall_risk", roster)).toEqual(roster);
+    const study = validatePolicy(policyJson({ stations: ["gp", "homecare", "hospital"] })).studies[0];
+    expect(expectedStations(study, "fall_risk", roster)).toEqual(["gp", "homecare", "hospital"]);
+    const perDataset = validatePolicy(
+      policyJson({
+        stations: ["gp", "homecare", "hospital"],
+        datasets: [
+          { name: "fall_risk", columns: "*", stations: ["gp", "hospital", "pharmacy"] },
+          { name: "clients", columns: "*" },
+        ],
+      }),
+    ).studies[0];
+    expect(expectedStations(perDataset, "fall_risk", roster)).toEqual(["gp", "hospital", "pharmacy"]);
+    expect(expectedStations(perDataset, "clients", roster)).toEqual(["gp", "homecare", "hospital"]);
+  });
+
+  it("refuses an empty list, a name listed twice, a non-string, and (at start) a name not on the roster", () => {
+    expect(() => validatePolicy(policyJson({ stations: [] }))).toThrow(/studies\[0\]\.stations: must name at least one station/);
+    expect(() => validatePolicy(policyJson({ stations: ["gp", "gp"] }))).toThrow(/stations\[1\]: "gp" is listed twice/);
+    expect(() => validatePolicy(policyJson({ datasets: [{ name: "fall_risk", columns: "*", stations: [3] }] }))).toThrow(/datasets\[0\]\.stations\[0\]: must be a non-empty string/);
+    const policy = validatePolicy(policyJson({ datasets: [{ name: "fall_risk", columns: "*", stations: ["gp", "mallory"] }] }));
+    expect(() => checkPolicyStations(policy, { roster })).toThrow(ConfigInvalid);
+    expect(() => checkPolicyStations(policy, { roster })).toThrow(/datasets\[0\]\.stations: names stations that are not on this station's roster: mallory/);
+    expect(() => checkPolicyStations(validatePolicy(policyJson({ stations: ["gp", "hospital", "pharmacy"] })), { roster })).not.toThrow();
   });
 });
 
