@@ -24,7 +24,6 @@ import { UndecodableRequest, auditingUndecodable, toServiceError } from "./error
 import {
   type AuditRecord,
   AuditLog,
-  ReplayCache,
   type StationPolicy,
   type StudyPolicy,
   checkDisclosure,
@@ -36,6 +35,7 @@ import {
 } from "./governance/index.js";
 import type { StationTls } from "./governance/tls.js";
 import { SecureJobs } from "./secure-jobs.js";
+import { type StationState, openStationState } from "./governance/station-state.js";
 
 export interface StationLog {
   info(message: string): void;
@@ -67,7 +67,8 @@ export class Station {
   private readonly policy: StationPolicy;
   private readonly tls: StationTls;
   private readonly audit: AuditLog;
-  private readonly replayCache = new ReplayCache();
+  /** Nonces, job ids and the fingerprint secret, kept across restarts (governance/station-state.ts). */
+  private readonly state: StationState;
   private readonly log: StationLog;
   private readonly jobs: SecureJobs;
   /** Who started each job: later rounds must come from the same researcher and study. */
@@ -84,7 +85,9 @@ export class Station {
     tls: StationTls;
     audit: AuditLog;
     log: StationLog;
+    state: StationState;
   }) {
+    this.state = options.state;
     this.dir = options.dir;
     this.config = options.config;
     this.sources = options.sources;
@@ -118,7 +121,14 @@ export class Station {
       const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
       const tls = loadStationTls(dir);
       const audit = await AuditLog.open({ dir, identity });
-      return new Station({ dir, config, sources, identity, policy, tls, audit, log });
+      let state: StationState;
+      try {
+        state = openStationState({ dir, identity, audit });
+      } catch (err) {
+        await audit.close();
+        throw err;
+      }
+      return new Station({ dir, config, sources, identity, policy, tls, audit, log, state });
     } catch (err) {
       await Promise.all([...sources.values()].map((s) => s.close()));
       throw err;
@@ -129,7 +139,7 @@ export class Station {
   private snapshotFingerprint(dataset: string, study: StudyPolicy): string {
     const source = this.sources.get(dataset);
     const columns = source ? releasedColumns(source.table, study) : undefined;
-    return source instanceof MemorySource && columns ? tableFingerprint(source.table, columns) : "";
+    return source instanceof MemorySource && columns ? tableFingerprint(source.table, columns, this.state.fingerprintKey) : "";
   }
 
   /** The station's datasets as a study may see them: only released datasets and columns. */
@@ -142,7 +152,7 @@ export class Station {
       return {
         name: t.name,
         columns: columns.map((c) => (c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind, ...integerLevels(c.values) })),
-        ...(snapshot ? { fingerprint: tableFingerprint(t, columns) } : {}),
+        ...(snapshot ? { fingerprint: tableFingerprint(t, columns, this.state.fingerprintKey) } : {}),
       };
     };
     return {
@@ -217,6 +227,7 @@ export class Station {
     }
     this.jobs.close();
     await Promise.all([...this.sources.values()].map((s) => s.close()));
+    this.state.close();
     await this.audit.close();
   }
 
@@ -247,6 +258,8 @@ export class Station {
     details.columns = checked.columns;
     const { contribution, rowsSelected } = await source.compute(job);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
+    // A job id is used once, also across restarts of this station (governance/request-auth.ts SeenJobs).
+    this.state.seenJobs.remember(accepted.secagg.jobId, accepted.secagg.deadlineMs, Date.now(), this.config.name);
     const response = { secagg: this.jobs.startJob(accepted, contribution), datasetFingerprint: this.snapshotFingerprint(job.dataset, checked.study) };
     const audit: JobAudit = { ...caller, ...details };
     this.jobOwners.set(accepted.secagg.jobId, { ...audit, expiresAt: accepted.secagg.deadlineMs });
@@ -316,7 +329,7 @@ export class Station {
           station: toHex(this.identity.publicKey),
           policy: this.policy,
           now: Date.now(),
-          replayCache: this.replayCache,
+          replayCache: this.state.replayCache,
           stationName: this.config.name,
         });
         const result = handler(call.request, caller, auditBase);
