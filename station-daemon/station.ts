@@ -121,14 +121,16 @@ export class Station {
       const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
       const tls = loadStationTls(dir);
       const audit = await AuditLog.open({ dir, identity });
-      let state: StationState;
+      let state: StationState | undefined;
       try {
         state = openStationState({ dir, identity, audit });
+        return new Station({ dir, config, sources, identity, policy, tls, audit, log, state });
       } catch (err) {
+        // The log is open and locked: close it (sealed), so that the folder is not left "running".
+        state?.close();
         await audit.close();
         throw err;
       }
-      return new Station({ dir, config, sources, identity, policy, tls, audit, log, state });
     } catch (err) {
       await Promise.all([...sources.values()].map((s) => s.close()));
       throw err;
