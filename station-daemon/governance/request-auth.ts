@@ -9,6 +9,7 @@
  * which the window check refuses it anyway.
  */
 import { ed25519Verify } from "../../common/curves.js";
+import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigInvalid, PolicyRefused, ProtocolViolation } from "../../common/errors.js";
@@ -25,7 +26,8 @@ type SeenKind = "nonce" | "job";
 /**
  * What the station has seen, kept across restarts: the nonces of signed requests (until their
  * request falls out of the clock window) and the job ids it started (until the job's deadline).
- * An append-only file of JSON lines, one per entry; at open, expired entries are dropped and the
+ * An append-only file of JSON lines, one per entry (the id's SHA-256, its kind, and until when it
+ * is kept); at open, expired entries are dropped and the
  * file is rewritten with the live ones, so it stays as small as what is still inside a window.
  *
  * Each entry is written (write(2)) before the request is answered, so a killed station keeps it.
@@ -65,14 +67,15 @@ export class SeenStore {
   }
 
   has(kind: SeenKind, id: string, now: number): boolean {
-    const until = this.entries[kind].get(id);
+    const until = this.entries[kind].get(digestOf(kind, id));
     return until !== undefined && until >= now;
   }
 
   add(kind: SeenKind, id: string, until: number): void {
-    this.entries[kind].set(id, until);
+    const digest = digestOf(kind, id);
+    this.entries[kind].set(digest, until);
     if (this.fd !== undefined) {
-      writeSync(this.fd, lineOf(kind, id, until));
+      writeSync(this.fd, lineOf(kind, digest, until));
       // Rewrite without the expired entries once the file holds many more lines than live ones.
       if (++this.written > 4 * (this.entries.nonce.size + this.entries.job.size) + 1000) this.compact(Date.now());
     }
@@ -103,6 +106,14 @@ export class SeenStore {
     this.fd = openSync(this.file, "a", 0o600);
     this.written = 0;
   }
+}
+
+/**
+ * What the file keeps of an id: its SHA-256, enough to recognise it again, so that the station's
+ * disk holds no job ids or nonces beyond the audit log (they are not secrets, but need not linger).
+ */
+function digestOf(kind: SeenKind, id: string): string {
+  return createHash("sha256").update(`${kind}\u0000${id}`).digest("hex");
 }
 
 function lineOf(kind: SeenKind, id: string, until: number): string {
