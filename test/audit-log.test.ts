@@ -142,14 +142,21 @@ describe("audit log", () => {
     expect(problems[1]).toMatchObject({ line: 4, message: expect.stringMatching(/out of order/) });
   });
 
-  it("reports a truncated tail of a stopped station as a warning (never intact), and a cut through the last line as a problem", async () => {
+  it("finds a truncated tail of a stopped station by its head file; without one, reports a warning (never intact); a cut through the last line is a problem", async () => {
     const { file } = await makeLog(5);
     const ls = lines(file);
     rewrite(file, ls.slice(0, 4));
+    const cut = verifyAuditLog({ file, stationKey, identitySecretKey: secretKey });
+    expect(cut.status).toBe("broken");
+    expect(cut.problems).toEqual([{ line: 4, message: expect.stringMatching(/recorded this log 7 lines long .*lines 5–7 were removed/) }]);
+    unlinkSync(`${file}.head`);
     const report = verifyAuditLog({ file, stationKey, identitySecretKey: secretKey });
     expect(report.sealed).toBe(false);
     expect(report.status).toBe("warnings");
-    expect(report.warnings).toEqual([{ line: 4, message: expect.stringMatching(/does not end with the station's signed shutdown checkpoint and no station is running: lines 2–4 after the last checkpoint are not sealed/) }]);
+    expect(report.warnings).toEqual([
+      { line: 4, message: expect.stringMatching(/does not end with the station's signed shutdown checkpoint and no station is running: lines 2–4 after the last checkpoint are not sealed/) },
+      { line: 4, message: expect.stringMatching(/audit\.log\.head is missing/) },
+    ]);
     // without the key, the unsealed lines could not be checked at all, and it says so
     expect(verifyAuditLog({ file, stationKey }).warnings[0].message).toMatch(/lines 2–4 were not checked: identity\.key was not readable/);
     writeFileSync(file, readFileSync(file, "utf8").slice(0, -10));
@@ -253,7 +260,8 @@ describe("who holds the log, and how long it was", () => {
     expect(statSync(join(dir, "audit.log.head")).mode & 0o777).toBe(0o600);
     // cut the whole second session: what is left ends on a valid shutdown checkpoint
     rewrite(file, first);
-    expect(verifyAuditLog({ file, stationKey, identitySecretKey: secretKey }).status).toBe("intact"); // the log alone cannot tell
+    expect(verifyAuditLog({ file, stationKey }).status).toBe("intact"); // the log alone, by its signatures, cannot tell
+    expect(verifyAuditLog({ file, stationKey, identitySecretKey: secretKey }).problems).toEqual([{ line: 4, message: expect.stringMatching(/recorded this log 7 lines long .*lines 5–7 were removed/) }]);
     await expect(AuditLog.open({ dir, identity, checkpointIntervalMs: 0 })).rejects.toThrow(/ends at line 4, but the station recorded it 7 lines long .*lines 5–7 were removed/);
     // ... unless the head file goes too: then the station starts, and says so in the log
     unlinkSync(join(dir, "audit.log.head"));

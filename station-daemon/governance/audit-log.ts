@@ -661,6 +661,19 @@ export function verifyAuditLog(options: { file: string; stationKey: string; iden
       warnings.push({ line: lastLine, message: `the running station's newest lines are not sealed yet${unchecked}` });
     }
   }
+  // The head file the station keeps (keyed): a log shorter than it, or with another line there, was cut.
+  if (macKey && lines.length > 0) {
+    const recorded = readHead(options.file, macKey);
+    if (recorded === "missing") {
+      warnings.push({ line: lastLine, message: `${auditHeadFile(options.file)} is missing: whether lines were cut off the end cannot be checked` });
+    } else if (recorded === "invalid") {
+      result.problems.push({ line: lastLine, message: `${auditHeadFile(options.file)} was edited or belongs to another station (its MAC does not verify)` });
+    } else if (recorded.seq > lastLine) {
+      result.problems.push({ line: lastLine, message: `the station recorded this log ${recorded.seq} lines long (${auditHeadFile(options.file)}): lines ${lastLine + 1}–${recorded.seq} were removed` });
+    } else if (lineHash(lines[recorded.seq - 1]) !== recorded.hash) {
+      result.problems.push({ line: recorded.seq, message: `is not the line the station recorded at this position (${auditHeadFile(options.file)}): the log was replaced from here` });
+    }
+  }
   const problems = result.problems;
   const status: AuditStatus = problems.length > 0 ? "broken" : warnings.length > 0 ? "warnings" : running && !result.sealed ? "running" : "intact";
   return { ...base, ok: problems.length === 0, status, entries: result.entries, problems, warnings, lastCheckpoint: result.lastCheckpoint, head: result.head, sealed: result.sealed, unsealedLines: result.unsealedLines };
