@@ -8,11 +8,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { StationUnreachable } from "../common/errors.js";
 import { cliEntryPoint } from "../common/package-root.js";
 import { type PostgresDatasetSource, initStation, loadConfig, saveConfig } from "../station-daemon/config.js";
+import { FINGERPRINT_KEY_FILE, localFingerprintKey } from "../station-daemon/data/fingerprint.js";
 import { POLICY_FILE, defaultPolicy } from "../station-daemon/governance/policy.js";
+import { toHex } from "../common/hex.js";
 import { TLS_CERTIFICATE_FILE } from "../station-daemon/governance/tls.js";
 import { createResearcherKeys } from "./auth/researcher-keys.js";
 import { type ConnectOptions, Federation } from "./federation.js";
@@ -80,6 +82,10 @@ export class LocalFederation {
         allowResearcher: { key: researcher.publicKey, name: "local analyst", study: LOCAL_STUDY },
       });
       fingerprints.set(s.name, tlsFingerprint);
+      // A fresh identity per run: the fingerprint secret comes from the files instead, so that a
+      // replay on unchanged files sees the same fingerprints (station-daemon/data/fingerprint.ts).
+      const files = Object.fromEntries(Object.entries(s.datasets).flatMap(([name, file]) => (typeof file === "string" ? [[name, resolve(file)]] : [])));
+      writeFileSync(join(dir, s.name, FINGERPRINT_KEY_FILE), toHex(localFingerprintKey(s.name, files)) + "\n", { mode: 0o600 });
       const policy = options.policy?.(researcher.publicKey) ?? perDatasetPolicy(options.stations, s, researcher.publicKey);
       if (policy) writeFileSync(join(dir, s.name, POLICY_FILE), JSON.stringify(policy, null, 2) + "\n");
       return { name: s.name, identityKey: publicKey };

@@ -24,7 +24,6 @@ import { UndecodableRequest, auditingUndecodable, toServiceError } from "./error
 import {
   type AuditRecord,
   AuditLog,
-  ReplayCache,
   type StationPolicy,
   type StudyPolicy,
   checkDisclosure,
@@ -41,6 +40,7 @@ import { SecureJobs } from "./secure-jobs.js";
 import { evaluateWhere } from "./compute/filter.js";
 import { decideRelease, releaseExtras } from "./release/index.js";
 import type { ReleaseBody } from "../secagg/index.js";
+import { type StationState, openStationState } from "./governance/station-state.js";
 
 export interface StationLog {
   info(message: string): void;
@@ -72,7 +72,8 @@ export class Station {
   private readonly policy: StationPolicy;
   private readonly tls: StationTls;
   private readonly audit: AuditLog;
-  private readonly replayCache = new ReplayCache();
+  /** Nonces, job ids and the fingerprint secret, kept across restarts (governance/station-state.ts). */
+  private readonly state: StationState;
   private readonly log: StationLog;
   private readonly jobs: SecureJobs;
   /** Who started each job: later rounds must come from the same researcher and study. */
@@ -89,7 +90,9 @@ export class Station {
     tls: StationTls;
     audit: AuditLog;
     log: StationLog;
+    state: StationState;
   }) {
+    this.state = options.state;
     this.dir = options.dir;
     this.config = options.config;
     this.sources = options.sources;
@@ -124,7 +127,16 @@ export class Station {
       checkPolicyStations(policy, { roster: config.roster.map((e) => e.name) });
       const tls = loadStationTls(dir);
       const audit = await AuditLog.open({ dir, identity });
-      return new Station({ dir, config, sources, identity, policy, tls, audit, log });
+      let state: StationState | undefined;
+      try {
+        state = openStationState({ dir, identity, audit });
+        return new Station({ dir, config, sources, identity, policy, tls, audit, log, state });
+      } catch (err) {
+        // The log is open and locked: close it (sealed), so that the folder is not left "running".
+        state?.close();
+        await audit.close();
+        throw err;
+      }
     } catch (err) {
       await Promise.all([...sources.values()].map((s) => s.close()));
       throw err;
@@ -135,7 +147,7 @@ export class Station {
   private snapshotFingerprint(dataset: string, study: StudyPolicy): string {
     const source = this.sources.get(dataset);
     const columns = source ? releasedColumns(source.table, study) : undefined;
-    return source instanceof MemorySource && columns ? tableFingerprint(source.table, columns) : "";
+    return source instanceof MemorySource && columns ? tableFingerprint(source.table, columns, this.state.fingerprintKey) : "";
   }
 
   /** The station's datasets as a study may see them: only released datasets and columns. */
@@ -148,7 +160,7 @@ export class Station {
       return {
         name: t.name,
         columns: columns.map((c) => (c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind, ...integerLevels(c.values) })),
-        ...(snapshot ? { fingerprint: tableFingerprint(t, columns) } : {}),
+        ...(snapshot ? { fingerprint: tableFingerprint(t, columns, this.state.fingerprintKey) } : {}),
       };
     };
     return {
@@ -222,6 +234,7 @@ export class Station {
     }
     this.jobs.close();
     await Promise.all([...this.sources.values()].map((s) => s.close()));
+    this.state.close();
     await this.audit.close();
   }
 
@@ -254,6 +267,8 @@ export class Station {
     this.checkJobStations(accepted.secagg.stations, checked.study, job.dataset);
     const { contribution, rowsSelected } = await source.compute(job);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
+    // A job id is used once, also across restarts of this station (governance/request-auth.ts SeenJobs).
+    this.state.seenJobs.remember(accepted.secagg.jobId, accepted.secagg.deadlineMs, Date.now(), this.config.name);
     // Rows of the filter are known for a table in memory; a database source computes in the
     // database and holds no rows here, so its release extras see none.
     const rows = source instanceof MemorySource ? evaluateWhere(table, job.where) : new Uint8Array(0);
@@ -350,7 +365,7 @@ export class Station {
           station: toHex(this.identity.publicKey),
           policy: this.policy,
           now: Date.now(),
-          replayCache: this.replayCache,
+          replayCache: this.state.replayCache,
           stationName: this.config.name,
         });
         const result = handler(call.request, caller, auditBase);

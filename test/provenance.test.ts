@@ -11,8 +11,8 @@ import { PROVENANCE_FORMAT, type Provenance } from "../common/provenance.js";
 import { GlmModel } from "../sdk/index.js";
 import { compareProvenance } from "../sdk/replay.js";
 import { loadCsvText } from "../station-daemon/data/csv.js";
-import { tableFingerprint } from "../station-daemon/data/fingerprint.js";
-import type { Table } from "../station-daemon/data/table.js";
+import { tableFingerprint as keyedFingerprint } from "../station-daemon/data/fingerprint.js";
+import type { Column, Table } from "../station-daemon/data/table.js";
 
 const CSV = "age,sex,diabetes,bmi\n70,F,true,24.5\n81,M,false,NA\n66,F,,31\n";
 
@@ -21,12 +21,20 @@ async function table(text: string): Promise<Table> {
 }
 
 const all = (t: Table) => [...t.columns.values()];
+const KEY = new Uint8Array(32).fill(7);
+const tableFingerprint = (t: Table, columns: Column[], key: Uint8Array = KEY) => keyedFingerprint(t, columns, key);
 
 describe("dataset snapshot fingerprint", () => {
-  it("is the same for the same data loaded twice, and a 64-digit SHA-256", async () => {
+  it("is the same for the same data loaded twice, and a 64-digit HMAC-SHA256", async () => {
     const [a, b] = [await table(CSV), await table(CSV)];
     expect(tableFingerprint(a, all(a))).toMatch(/^[0-9a-f]{64}$/);
     expect(tableFingerprint(a, all(a))).toBe(tableFingerprint(b, all(b)));
+  });
+
+  it("depends on the station's key: another station's fingerprint of the same data differs", async () => {
+    const a = await table(CSV);
+    expect(tableFingerprint(a, all(a), new Uint8Array(32).fill(8))).not.toBe(tableFingerprint(a, all(a)));
+    expect(() => keyedFingerprint(a, all(a), new Uint8Array(0))).toThrow(/fingerprint key/);
   });
 
   it("changes when one value, a missing value, a row, a level or a column name changes", async () => {

@@ -4,12 +4,14 @@
  * Runs entirely at the station, on the station's own files: no network, and the scores (which
  * are row-level data) never leave the station's folder unless its operator moves them.
  */
-import { resolve } from "node:path";
-import { BadInput, UnknownDataset, WerkplaatsError } from "../../common/errors.js";
+import { userInfo } from "node:os";
+import { join, resolve } from "node:path";
+import { BadInput, ConfigInvalid, UnknownDataset, WerkplaatsError } from "../../common/errors.js";
 import { writeFileAtomic } from "../../common/files.js";
 import { arithColumns, parseFormula, variableColumns } from "../../common/formula.js";
 import { GlmModel, type PredictionRow } from "../../sdk/glm/index.js";
-import { isFileSource, loadConfig } from "../../station-daemon/config.js";
+import { type StationConfig, isFileSource, loadConfig, loadIdentity } from "../../station-daemon/config.js";
+import { AUDIT_LOG_FILE, AuditLog, type AuditRecord } from "../../station-daemon/governance/audit-log.js";
 import { openDatasetSource } from "../../station-daemon/sources/index.js";
 import type { Column, Table } from "../../station-daemon/data/table.js";
 import { parseArgs } from "../args.js";
@@ -27,7 +29,8 @@ at the station.
   DIR                    the station folder (station.json names the datasets and their files)
   --model MODEL.json     the saved model
   --dataset NAME         which of the station's datasets to score (may be left out when it has one)
-  --out FILE.csv         where to write the scores (atomically: never a half-written file)
+  --out FILE.csv         where to write the scores (atomically: never a half-written file; mode
+                         0600, as they are row-level data)
   --type response|link   response (default): the predicted probability (binomial) or mean;
                          link: the linear predictor
   --cutpoints 0.1,0.2    binomial models: probability cut-points of the risk groups (default
@@ -35,6 +38,10 @@ at the station.
                          one cut-point gives low/high, more give "group 1", "group 2", …
   --id COLUMN            also copy this column (a client number) into the output
   --json                 print a summary (rows, scored, empty, counts per risk group) as JSON
+
+Every run is recorded in the station's audit log (who ran it, the model, the dataset, the rows
+scored and the output file), in the same keyed chain as the station's requests: a running station
+holds that log, so stop the station before scoring.
 
 The output has one line per row of the dataset, in file order:
   row          1 for the first data row of the file (the line after the header), 2 for the next, …
@@ -79,6 +86,107 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
 
   const dir = positionals[0];
   const config = loadConfig(dir);
+  // The scores are row-level data made at the station: who made them, from which model and where
+  // they went is written into the station's own audit log (its keyed chain), before the file is.
+  // The log is held by a running station, so scoring waits for it to be stopped.
+  let audit: AuditLog;
+  try {
+    audit = await AuditLog.open({ dir, identity: loadIdentity(dir), checkpointIntervalMs: 0 });
+  } catch (err) {
+    if (err instanceof ConfigInvalid && /held by a running process/.test(err.message)) {
+      throw new ConfigInvalid(`station ${config.name} is running and holds its audit log (${join(resolve(dir), AUDIT_LOG_FILE)}): station score writes an audit line into it, so stop the station first, then score`);
+    }
+    throw err;
+  }
+  try {
+    return await score(values, dir, config, model, { binomial, cutpoints, labels, type }, audit);
+  } finally {
+    await audit.close();
+  }
+}
+
+async function score(
+  values: { dataset?: string; out?: string; id?: string; json?: boolean; model?: string },
+  dir: string,
+  config: StationConfig,
+  model: GlmModel,
+  options: { binomial: boolean; cutpoints: number[]; labels: string[]; type: "response" | "link" },
+  audit: AuditLog,
+): Promise<number> {
+  const { binomial, cutpoints, labels } = options;
+  const local = { user: operator(), model: `${model.formula} (${resolve(values.model!)})`, output: resolve(values.out!) };
+  const record = (over: Partial<AuditRecord>): AuditRecord => ({
+    researcher: null,
+    study: null,
+    method: "LocalScore",
+    computation: "score",
+    dataset: values.dataset ?? null,
+    columns: [],
+    where: null,
+    outcome: "allowed",
+    reason: null,
+    bytes: 0,
+    local,
+    ...over,
+  });
+  let scored: ScoredRows;
+  try {
+    scored = await scoreDataset(values, dir, config, model, options);
+  } catch (err) {
+    const known = err instanceof WerkplaatsError || err instanceof UsageError;
+    const reason = err instanceof WerkplaatsError ? `${err.code}: ${err.message}` : err instanceof UsageError ? err.message : "internal error";
+    await audit.append(record({ outcome: known ? "refused" : "error", reason }));
+    throw err;
+  }
+  const { source, table, needed, text, empty, groupCounts } = scored;
+  await audit.append(record({ dataset: source.name, columns: needed, bytes: Buffer.byteLength(text), local: { ...local, rows: table.rowCount, scored: table.rowCount - empty } }));
+  try {
+    // Row-level scores: readable by the station's operator only.
+    writeFileAtomic(values.out!, text, { mode: 0o600 });
+  } catch (err) {
+    await audit.append(record({ dataset: source.name, outcome: "error", reason: `the scores could not be written to ${local.output}: ${(err as Error).message}` }));
+    throw err;
+  }
+
+  const summary = {
+    station: config.name,
+    dataset: source.name,
+    model: model.formula,
+    rows: table.rowCount,
+    scored: table.rowCount - empty,
+    empty,
+    ...(binomial ? { cutpoints, risk_groups: Object.fromEntries(labels.map((l, g) => [l, groupCounts[g]])) } : {}),
+    out: resolve(values.out!),
+  };
+  if (values.json) {
+    process.stdout.write(JSON.stringify(summary) + "\n");
+  } else {
+    const groups = binomial ? `; risk groups: ${labels.map((l, g) => `${l} ${groupCounts[g]}`).join(", ")}` : "";
+    process.stdout.write(
+      `station ${config.name}: scored ${summary.scored} of ${summary.rows} rows of ${source.name} with ${model.formula}` +
+        `${empty > 0 ? ` (${empty} with a missing value left empty)` : ""}${groups}\nwritten to ${summary.out}\n`,
+    );
+  }
+  return 0;
+}
+
+interface ScoredRows {
+  source: { name: string };
+  table: Table;
+  needed: string[];
+  text: string;
+  empty: number;
+  groupCounts: number[];
+}
+
+async function scoreDataset(
+  values: { dataset?: string; id?: string },
+  dir: string,
+  config: StationConfig,
+  model: GlmModel,
+  options: { binomial: boolean; cutpoints: number[]; labels: string[]; type: "response" | "link" },
+): Promise<ScoredRows> {
+  const { binomial, cutpoints, labels, type } = options;
   const names = config.datasets.map((d) => d.name);
   const datasetName = values.dataset ?? (names.length === 1 ? names[0] : undefined);
   if (!datasetName) throw new UsageError(`station ${config.name} has ${names.length} datasets (${names.join(", ")}): name one with --dataset`);
@@ -120,28 +228,16 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
     }
     lines.push(cells.join(","));
   }
-  writeFileAtomic(values.out, lines.join("\n") + "\n");
+  return { source, table, needed, text: lines.join("\n") + "\n", empty, groupCounts };
+}
 
-  const summary = {
-    station: config.name,
-    dataset: source.name,
-    model: model.formula,
-    rows: table.rowCount,
-    scored: table.rowCount - empty,
-    empty,
-    ...(binomial ? { cutpoints, risk_groups: Object.fromEntries(labels.map((l, g) => [l, groupCounts[g]])) } : {}),
-    out: resolve(values.out),
-  };
-  if (values.json) {
-    process.stdout.write(JSON.stringify(summary) + "\n");
-  } else {
-    const groups = binomial ? `; risk groups: ${labels.map((l, g) => `${l} ${groupCounts[g]}`).join(", ")}` : "";
-    process.stdout.write(
-      `station ${config.name}: scored ${summary.scored} of ${summary.rows} rows of ${source.name} with ${model.formula}` +
-        `${empty > 0 ? ` (${empty} with a missing value left empty)` : ""}${groups}\nwritten to ${summary.out}\n`,
-    );
+/** Who ran a local command, as the audit line names them: the operating-system user. */
+function operator(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`;
   }
-  return 0;
 }
 
 function loadModel(path: string): GlmModel {

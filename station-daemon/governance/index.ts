@@ -8,6 +8,6 @@ export {
   checkPolicyStations, defaultPolicy, expectedStations, loadPolicy, validatePolicy,
 } from "./policy.js";
 export { COMPUTATION_RULES, type CheckedRequest, checkDisclosure, checkRequest, researcherKeys } from "./policy-check.js";
-export { ReplayCache, type VerifyRequestOptions, verifyRequest } from "./request-auth.js";
+export { ReplayCache, SEEN_STATE_FILE, SeenJobs, SeenStore, type VerifyRequestOptions, verifyRequest } from "./request-auth.js";
 export { TLS_CERTIFICATE_FILE, TLS_KEY_FILE, type StationTls, certificateFingerprint, createStationTls, loadStationTls, stationServerCredentials, writeStationTls } from "./tls.js";
-export { AUDIT_LOG_FILE, AuditLog, type AuditOutcome, type AuditRecord, type AuditVerification, verifyAuditLog } from "./audit-log.js";
+export { AUDIT_LOG_FILE, AuditLog, type AuditOutcome, type AuditRecord, type AuditStatus, type AuditVerification, auditLogHolder, verifyAuditLog } from "./audit-log.js";
