@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 MISSING = "(missing)"
-AGE_EDGES = [60, 75, 85, 110]
+AGE_EDGES = [60, 80, 110]
 
 
 def key(v):
