@@ -19,6 +19,7 @@ export type ErrorCode =
   | "NOT_CONVERGED"
   | "RANK_DEFICIENT"
   | "DATA_CHANGED"
+  | "MISSING_DEPENDENCY"
   | "INTERNAL";
 
 export class WerkplaatsError extends Error {
@@ -161,10 +162,19 @@ export class RankDeficient extends WerkplaatsError {
   }
 }
 
+/** An optional package a feature needs is not installed; the message names the install command. */
+export class MissingDependency extends WerkplaatsError {
+  readonly dependency: string;
+  constructor(dependency: string, message: string, cause?: unknown) {
+    super("MISSING_DEPENDENCY", message, cause === undefined ? undefined : { cause });
+    this.dependency = dependency;
+  }
+}
+
 export function isErrorCode(value: string): value is ErrorCode {
   return [
     "BAD_INPUT", "BAD_EXPRESSION", "BAD_FORMULA", "UNKNOWN_COLUMN", "UNKNOWN_DATASET", "DATA_FILE_INVALID",
     "CONFIG_INVALID", "POLICY_REFUSED", "TOO_FEW_STATIONS", "STATION_UNREACHABLE", "STATION_ERROR",
-    "PROTOCOL_VIOLATION", "OVERFLOW", "NOT_CONVERGED", "RANK_DEFICIENT", "DATA_CHANGED", "INTERNAL",
+    "PROTOCOL_VIOLATION", "OVERFLOW", "NOT_CONVERGED", "RANK_DEFICIENT", "DATA_CHANGED", "MISSING_DEPENDENCY", "INTERNAL",
   ].includes(value);
 }

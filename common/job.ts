@@ -7,6 +7,25 @@ import type { Expr } from "./expression.js";
 export interface GroupBy {
   column: string;
   levels: string[];
+  /**
+   * One more cell after `levels` for the rows whose value is missing (R's table(useNA = …)):
+   * without it those rows fall out of every cell and the cells no longer add up to the rows
+   * selected. Absent (false) keeps the older layout, for a coordinator that does not send it.
+   */
+  missing?: boolean;
+}
+
+/** The label of a group-by's missing-value cell, in results and refusals. */
+export const MISSING_LEVEL = "(missing)";
+
+/** Cells one group-by column spans: its levels, and the missing-value cell when it has one. */
+export function levelCount(g: GroupBy): number {
+  return g.levels.length + (g.missing ? 1 : 0);
+}
+
+/** The label of each of a group-by's cells, in layout order: its levels, then "(missing)". */
+export function levelLabels(g: GroupBy): string[] {
+  return g.missing ? [...g.levels, MISSING_LEVEL] : [...g.levels];
 }
 
 /** GLM families and links as named on the wire (R's names). */
@@ -126,7 +145,7 @@ export interface JobSpec {
   computation: Computation;
 }
 
-/** Number of cells a group-by spans: the product of its level counts. */
+/** Number of cells a group-by spans: the product of its level counts (missing-value cells included). */
 export function cellCount(by: readonly GroupBy[]): number {
-  return by.reduce((n, g) => n * g.levels.length, 1);
+  return by.reduce((n, g) => n * levelCount(g), 1);
 }

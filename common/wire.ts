@@ -134,14 +134,17 @@ export function exprFromWire(w: unknown, depth = 0): Expr {
   }
 }
 
-function groupByToWire(g: GroupBy): { column: string; levels: string[] } {
-  return { column: g.column, levels: g.levels };
+function groupByToWire(g: GroupBy): { column: string; levels: string[]; missing?: boolean } {
+  return { column: g.column, levels: g.levels, ...(g.missing ? { missing: true } : {}) };
 }
 
 function groupByFromWire(w: unknown): GroupBy {
   const m = asObject(w, "group-by");
   const column = asName(m.column, "groupBy.column");
-  return { column, levels: levelsFromWire(m.levels, `the levels of group-by "${column}"`) };
+  const levels = levelsFromWire(m.levels, `the levels of group-by "${column}"`);
+  if (m.missing !== undefined && m.missing !== null && typeof m.missing !== "boolean") throw new BadInput(`groupBy.missing of "${column}" must be true or false`);
+  // Absent and false are one layout, so they must give one job digest.
+  return m.missing === true ? { column, levels, missing: true } : { column, levels };
 }
 
 function levelsFromWire(w: unknown, what: string): string[] {

@@ -2,9 +2,10 @@
  * `show(x)`: a table or plot inline in a notebook, plain text in a script.
  *
  * tslab has no rich-repr protocol: the value of a cell's last expression is printed with
- * console.log. Rich output goes through tslab's public API, `display.html(s)` / `display.svg(s)`
- * (one MIME type per output, sent as Jupyter display_data), and `newDisplay()`, whose later
- * calls replace the same output (update_display_data) — used for model progress.
+ * console.log. Rich output goes through tslab's public API, `display.html(s)` (one MIME type per
+ * output, sent as Jupyter display_data), and `newDisplay()`, whose later calls replace the same
+ * output (update_display_data) — used for model progress. Figures go as HTML too, an <img> of
+ * the SVG (figure.ts svgAsImage): inline image/svg+xml does not survive HTML export.
  *
  * We reach tslab through the kernel's own `require` (`globalThis.__tslab__.require`, which tslab
  * sets for every cell and which hooks "tslab" to the running kernel's module): a notebook may
@@ -12,7 +13,7 @@
  * kernel's instance can send to Jupyter. Outside a kernel nothing tslab-related is loaded.
  */
 import { inspect } from "node:util";
-import { isFigure } from "./figure.js";
+import { isFigure, svgAsImage } from "./figure.js";
 import { countTable, evaluationTable, htmlTable, meanTable, modelTable, refusalNotice } from "./html.js";
 import { evaluationView, isCountLike, isMeanLike, modelView, refusalOf } from "./shapes.js";
 
@@ -66,9 +67,9 @@ function textOf(x: unknown): string {
 
 /** The HTML, SVG and text of a werkplaats value; pure, so tests and scripts can use it too. */
 export function render(x: unknown): Rendering {
-  if (isFigure(x)) return { svg: x.svg, text: x.toString() };
+  if (isFigure(x)) return { svg: x.svg, html: x.html(), text: x.toString() };
   // Markup from the builders (`htmlTable(…)`, `barChart(…)`) is shown as what it is.
-  if (typeof x === "string" && /^\s*<svg[\s>]/.test(x)) return { svg: x, text: "[figure]" };
+  if (typeof x === "string" && /^\s*<svg[\s>]/.test(x)) return { svg: x, html: svgAsImage(x, "figure"), text: "[figure]" };
   if (typeof x === "string" && /^\s*<[A-Za-z][^]*>\s*$/.test(x)) return { html: x, text: x.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim() };
   if (isCountLike(x)) return { html: countTable(x), text: textOf(x) };
   if (isMeanLike(x)) return { html: meanTable(x), text: textOf(x) };
@@ -120,7 +121,6 @@ export function show(...values: unknown[]): void {
   for (const value of values.flat()) {
     const r = render(value);
     if (tslab === undefined) process.stdout.write(`${r.text}\n`);
-    else if (r.svg !== undefined) tslab.display.svg(r.svg);
     else if (r.html !== undefined) tslab.display.html(r.html);
     else tslab.display.text(r.text);
   }

@@ -190,3 +190,40 @@ describe("momentCells", () => {
     expect(() => momentCells({ table, rows: selection, column: "age", by: [{ column: "sex", levels: ["M"] }] })).toThrow(BadInput);
   });
 });
+
+describe("group-by columns with a missing-value cell", () => {
+  const withMissing: GroupBy[] = by.map((g) => ({ ...g, missing: true }));
+  /** Like cellsOf, with the missing-value cell (null) after each column's levels. */
+  const cellsWithMissing = (groups: GroupBy[]): Array<Array<string | null>> =>
+    groups.reduce<Array<Array<string | null>>>((cells, g) => cells.flatMap((cell) => [...g.levels, null].map((level) => [...cell, level])), [[]]);
+
+  it("puts a row whose group-by value is missing in the cell after that column's levels, so the cells add up to the rows selected", () => {
+    expect(cellCount(withMissing)).toBe(4 * 3 * 6);
+    const counts = countCells({ table, rows: selection, by: withMissing });
+    const expected = cellsWithMissing(withMissing).map((cell) => picked.filter((row) => withMissing.every((g, k) => levelOf(row[g.column]) === cell[k])).length);
+    expect([...counts]).toEqual(expected);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(picked.length);
+  });
+
+  it("gives moments of the rows with a missing group-by value", () => {
+    const sexOnly: GroupBy[] = [{ column: "sex", levels: ["F", "M"], missing: true }];
+    const m = momentCells({ table, rows: selection, by: sexOnly, column: "age" });
+    const ages = picked.filter((r) => r.sex === null && r.age !== null).map((r) => r.age as number);
+    expect(m[2 * MOMENTS_PER_CELL]).toBe(ages.length);
+    expect(m[2 * MOMENTS_PER_CELL + 1]).toBeCloseTo(ages.reduce((a, b) => a + b, 0), 9);
+  });
+
+  it("travels on the wire only when asked for, so that older jobs keep their digest", async () => {
+    const { jobFromWire, jobToWire } = await import("../common/wire.js");
+    const { jobDigest } = await import("../common/job-digest.js");
+    const plain = { dataset: "d", computation: { kind: "count" as const, by: [{ column: "sex", levels: ["F", "M"] }] } };
+    const asked = { dataset: "d", computation: { kind: "count" as const, by: [{ column: "sex", levels: ["F", "M"], missing: true }] } };
+    // proto-loader names the set member of the computation oneof; a plain object needs it by hand.
+    const wire = (job: typeof plain | typeof asked) => ({ ...jobToWire(job), computation: "count" });
+    expect(jobFromWire(wire(asked))).toEqual(asked);
+    expect(jobFromWire(wire(plain))).toEqual(plain);
+    expect(jobFromWire({ ...wire(plain), count: { by: [{ column: "sex", levels: ["F", "M"], missing: false }] } })).toEqual(plain);
+    expect(Buffer.from(jobDigest(asked)).equals(Buffer.from(jobDigest(plain)))).toBe(false);
+    expect(() => jobFromWire({ ...wire(plain), count: { by: [{ column: "sex", levels: ["F", "M"], missing: "yes" }] } })).toThrow(/groupBy\.missing of "sex" must be true or false/);
+  });
+});

@@ -1,4 +1,6 @@
+import { createRequire } from "node:module";
 import { WerkplaatsError } from "../../common/errors.js";
+import { DANFOJS_INSTALL } from "../../sdk/results/dataframe.js";
 import { JupyterMissing, KERNEL_DISPLAY_NAME, KERNEL_NAME, installKernel, uninstallKernel, type InstallScope } from "../../kernel-extensions/kernelspec.js";
 import { parseArgs } from "../args.js";
 import { EXIT, UsageError } from "../exit-codes.js";
@@ -10,6 +12,9 @@ install    registers the Jupyter kernel "${KERNEL_NAME}" ("${KERNEL_DISPLAY_NAME
            this Node.js, in which notebooks can \`import { Federation } from "werkplaats"\` and
            \`import { show } from "werkplaats/notebook"\` wherever they are saved.
 uninstall  removes it.
+
+result.toDataFrame() needs danfojs, an optional dependency (it brings TensorFlow.js, ~390 MB):
+install prints \`npm install danfojs@1.1.2\` when it is missing.
 
   --user         into your own Jupyter data folder (default when not root)
   --sys-prefix   into the Python environment's prefix (virtualenv, conda)
@@ -41,6 +46,9 @@ export async function kernelCommand(argv: string[]): Promise<number> {
       const { dir, tool } = installKernel({ scope, python: values.python });
       process.stdout.write(`installed Jupyter kernel "${KERNEL_NAME}" (${KERNEL_DISPLAY_NAME}) in ${dir}\nvia ${tool.description}\n`);
       if (values.prefix !== undefined) process.stdout.write(`Jupyter finds it with JUPYTER_PATH=${values.prefix}/share/jupyter\n`);
+      if (!danfojsInstalled()) {
+        process.stdout.write(`optional: result.toDataFrame() needs danfojs (with TensorFlow.js, ~390 MB): ${DANFOJS_INSTALL}\n`);
+      }
       return EXIT.OK;
     }
     if (action === "uninstall") {
@@ -57,4 +65,14 @@ export async function kernelCommand(argv: string[]): Promise<number> {
     throw err;
   }
   throw new UsageError(action ? `unknown kernel action "${action}"\n\n${HELP}` : HELP);
+}
+
+/** Whether the SDK can import danfojs (an optional peer dependency), from where it is installed. */
+function danfojsInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve("danfojs");
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -25,6 +25,7 @@ import {
 } from "../../common/formula.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
 import { type Provenance, isProvenance } from "../../common/provenance.js";
+import { type ResultRecord, dataFrameOf } from "../results/dataframe.js";
 import { normalQuantile, normalSurvival, studentTwoSided } from "./distributions.js";
 import { resolveFamily, type Family, type Link } from "./family.js";
 
@@ -292,6 +293,25 @@ export class GlmModel {
       });
     }
     return (options.type ?? "response") === "link" ? eta : this.link.inverse(eta);
+  }
+
+  /**
+   * The coefficient table, one record per term: estimate, std_error, statistic, p_value, ci_low,
+   * ci_high, and where the link has one the ratio and its interval ("odds_ratio",
+   * "odds_ratio_ci_low", …; null for the intercept).
+   */
+  coefficientRecords(): ResultRecord[] {
+    const ratios = this.ratios();
+    const name = ratios.length > 0 ? ratios[0].kind.replace(/\W+/g, "_") : undefined;
+    return this.coefficients.map((c) => {
+      const r = ratios.find((x) => x.term === c.term);
+      return { ...c, ...(name ? { [name]: r?.estimate ?? null, [`${name}_ci_low`]: r?.ci_low ?? null, [`${name}_ci_high`]: r?.ci_high ?? null } : {}) };
+    });
+  }
+
+  /** `coefficientRecords()` as a danfo.js DataFrame (danfojs is an optional peer dependency). */
+  toDataFrame(): Promise<import("danfojs").DataFrame> {
+    return dataFrameOf(this.coefficientRecords());
   }
 
   toJSON(): GlmModelJSON {

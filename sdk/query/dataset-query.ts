@@ -1,7 +1,7 @@
 import { BadInput, DataChanged, StationUnreachable, UnknownColumn } from "../../common/errors.js";
 import type { Expr } from "../../common/expression.js";
 import { type DesignColumnType, designColumns, formulaColumns, parseFormula } from "../../common/formula.js";
-import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, type JobSpec, type LinkName, descriptiveLength } from "../../common/job.js";
+import { type Computation, type FamilyName, type GroupBy, HISTOGRAM_EXTRA, INDICATOR_VALUES_PER_CELL, type IndicatorSpec, type JobSpec, type LinkName, descriptiveLength } from "../../common/job.js";
 import { PROVENANCE_FORMAT, type Provenance, type ProvenanceCall } from "../../common/provenance.js";
 import { PROTOCOL_VERSION } from "../../common/schema.js";
 import { SOFTWARE_VERSION } from "../../common/version.js";
@@ -29,6 +29,7 @@ import { QuantileResult } from "../results/quantile-result.js";
 import { StandardisedRateResult } from "../results/standardised-rate-result.js";
 import { SummaryResult } from "../results/summary-result.js";
 import { levelsOf } from "../schemas.js";
+import { showMissingIfAny, showMissingIfAnyPerIndicator } from "./missing-levels.js";
 import { formatWhere, parseWhere } from "./where.js";
 
 export interface GlmOptions {
@@ -158,7 +159,8 @@ export class DatasetQuery {
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "count", by });
     const provenance = jobs.provenance("count", [{ ...pinned(by), minCellSize }]);
-    return new CountResult({ dataset: this.dataset, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny(by, result.sum, 1);
+    return new CountResult({ dataset: this.dataset, where: this.whereText, by: shown.by, sum: shown.sum, stations: result.stations, minCellSize, provenance });
   }
 
   async mean(column: string, options: GroupOptions & DisclosureOptions = {}): Promise<MeanResult> {
@@ -167,7 +169,8 @@ export class DatasetQuery {
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "moments", column, by });
     const provenance = jobs.provenance("mean", [column, { ...pinned(by), minCellSize }]);
-    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny(by, result.sum, 3);
+    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, sum: shown.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -186,7 +189,8 @@ export class DatasetQuery {
     }
     const result = await jobs.run({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
     const provenance = jobs.provenance("summary", [column, { ...pinned(by), minCellSize, shift }]);
-    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by, sum: result.sum, shift, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny(by, result.sum, 3);
+    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, sum: shown.sum, shift, stations: result.stations, minCellSize, provenance });
   }
 
   /** The sum of a column per group (with n, mean, variance and SD beside it): `summary`. */
@@ -207,7 +211,8 @@ export class DatasetQuery {
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "count", by: [rows, columns] });
     const provenance = jobs.provenance("crosstab", [rowColumn, columnColumn, { levels: pinned([rows, columns]).levels, minCellSize }]);
-    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows, columns, sum: result.sum, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny([rows, columns], result.sum, 1);
+    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows: shown.by[0], columns: shown.by[1], sum: shown.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /** Counts per bin (and below, above, missing), per group, in one job. */
@@ -221,7 +226,8 @@ export class DatasetQuery {
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "histogram", column, edges: [...edges], by });
     const provenance = jobs.provenance("histogram", [column, { edges: [...edges], ...pinned(by), minCellSize }]);
-    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by, edges, sum: result.sum, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny(by, result.sum, edges.length - 1 + HISTOGRAM_EXTRA);
+    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, edges, sum: shown.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -257,7 +263,8 @@ export class DatasetQuery {
     if (!(Number.isFinite(lower) && Number.isFinite(upper) && upper > lower)) throw new BadInput("range must be [lower, upper] with lower < upper");
     const result = await jobs.run({ kind: "quantile", column, lower, upper, bins, by });
     const provenance = jobs.provenance("quantile", [column, [...probabilities], { bins, range: [lower, upper], ...pinned(by), minCellSize }]);
-    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by, probabilities, lower, upper, bins, sum: result.sum, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny(by, result.sum, bins + HISTOGRAM_EXTRA);
+    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, probabilities, lower, upper, bins, sum: shown.sum, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -272,7 +279,8 @@ export class DatasetQuery {
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by }] });
     const provenance = jobs.provenance("proportion", [condition, { ...pinned(by), minCellSize, level, per }]);
-    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by, sum: result.sum, per, level, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAny(by, result.sum, INDICATOR_VALUES_PER_CELL);
+    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by: shown.by, sum: shown.sum, per, level, stations: result.stations, minCellSize, provenance });
   }
 
   /** `proportion` scaled to a rate per 1 000 (or `per`). */
@@ -291,7 +299,8 @@ export class DatasetQuery {
     if (!options?.ageColumn) throw new BadInput("standardisedRate needs an ageColumn");
     const by = this.groupBy(options);
     if (by.some((g) => g.column === options.ageColumn)) throw new BadInput(`"${options.ageColumn}" is the age column; it cannot also be a group-by`);
-    const [age] = this.groupBy({ by: [options.ageColumn], levels: options.levels });
+    // Rows of unknown age have no reference weight: they stay out of the standardisation.
+    const [age] = this.groupBy({ by: [options.ageColumn], levels: options.levels }).map((g) => ({ column: g.column, levels: g.levels }));
     const reference = options.reference ?? {};
     const unknown = Object.keys(reference).filter((k) => !age.levels.includes(k));
     if (unknown.length > 0) throw new BadInput(`the reference population names ${unknown.map((k) => `"${k}"`).join(", ")}, not a level of "${age.column}" (levels: ${age.levels.join(", ")})`);
@@ -303,6 +312,7 @@ export class DatasetQuery {
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by: [...by, age] }] });
     const provenance = jobs.provenance("standardisedRate", [condition, { ageColumn: options.ageColumn, reference, ...pinned([...by, age]), by: by.map((g) => g.column), minCellSize, per, level }]);
+    const shown = showMissingIfAny([...by, age], result.sum, INDICATOR_VALUES_PER_CELL);
     return new StandardisedRateResult({
       provenance,
       dataset: this.dataset,
@@ -310,8 +320,8 @@ export class DatasetQuery {
       condition: formatWhere(parseWhere(condition)),
       age,
       reference,
-      by,
-      sum: result.sum,
+      by: shown.by.slice(0, by.length),
+      sum: shown.sum,
       per,
       level,
       stations: result.stations,
@@ -353,7 +363,9 @@ export class DatasetQuery {
       definitions.map((d, i) => ({ name: d.name, numerator: d.numerator, ...(d.denominator !== undefined ? { denominator: d.denominator } : {}), by: infos[i].by.map((g) => g.column), per: infos[i].per })),
       { levels: pinned(infos.flatMap((i) => i.by)).levels, minCellSize, level },
     ]);
-    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: infos, sum: result.sum, level, stations: result.stations, minCellSize, provenance });
+    const shown = showMissingIfAnyPerIndicator(infos.map((i) => i.by), result.sum, INDICATOR_VALUES_PER_CELL);
+    const shownInfos = infos.map((info, i) => ({ ...info, by: shown.bys[i] }));
+    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: shownInfos, sum: shown.sum, level, stations: result.stations, minCellSize, provenance });
   }
 
   /**
@@ -454,10 +466,13 @@ export class DatasetQuery {
     return new JobRecorder({ federation: this.federation, dataset: this.dataset, filter: this.filter, whereText: this.whereText, keep: options.keep ?? "all" });
   }
 
-  /** Federation-wide levels of each group-by column (sdk/schemas.ts levelsOf). */
+  /**
+   * Federation-wide levels of each group-by column (sdk/schemas.ts levelsOf), with a cell for
+   * rows whose value is missing, so that no row silently drops out (query/missing-levels.ts).
+   */
   private groupBy(options: GroupOptions): GroupBy[] {
     const schema = this.federation.schemaOf(this.dataset);
-    return (options.by ?? []).map((column) => ({ column, levels: levelsOf(schema, column, options.levels?.[column]) }));
+    return (options.by ?? []).map((column) => ({ column, levels: levelsOf(schema, column, options.levels?.[column]), missing: true }));
   }
 }
 

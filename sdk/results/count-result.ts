@@ -56,22 +56,6 @@ export class CountResult extends Result {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]))?.count;
   }
 
-  /**
-   * The cells as a danfo.js DataFrame, one row per cell (withheld cells have a null count).
-   * danfojs is imported only here, so the SDK does not load it: `npm install danfojs` to use this.
-   */
-  async toDataFrame(): Promise<import("danfojs").DataFrame> {
-    const danfo = await import("danfojs").catch((err: unknown) => {
-      throw new Error('toDataFrame needs the danfojs package: npm install danfojs', { cause: err });
-    });
-    const withheld = (c: CountCell) => Boolean(c.suppressed);
-    const columns: Record<string, Array<string | number | null>> = {};
-    for (const b of this.by) columns[b] = this.cells.map((c) => c.group[b]);
-    columns.count = this.cells.map((c) => (withheld(c) ? null : c.count));
-    if (this.cells.some(withheld)) columns.suppressed = this.cells.map((c) => (withheld(c) ? "yes" : "no"));
-    return new (danfo.DataFrame ?? (danfo as unknown as { default: typeof danfo }).default.DataFrame)(columns);
-  }
-
   protected resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells, total: this.total };
   }

@@ -2,6 +2,7 @@ import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, histogramWidth } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
 import { suppress } from "./disclosure.js";
+import { type ResultRecord, fillColumns } from "./dataframe.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface HistogramBin {
@@ -78,6 +79,20 @@ export class HistogramResult extends Result {
 
   get(group: Record<string, string> = {}): HistogramCell | undefined {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
+  }
+
+  /** One record per bin of each cell, then its below, above and missing counts (`from`/`to` null where open). */
+  override records(): ResultRecord[] {
+    const last = this.edges[this.edges.length - 1];
+    const withheld = (x: { suppressed?: boolean; reason?: string }): ResultRecord => (x.suppressed ? { suppressed: true, reason: x.reason ?? null } : {});
+    return fillColumns(
+      this.cells.flatMap((c) => [
+        ...c.bins.map((b, k) => ({ ...c.group, bin: `[${b.from}, ${b.to}${k === c.bins.length - 1 ? "]" : ")"}`, from: b.from, to: b.to, count: b.count, ...withheld(b) })),
+        { ...c.group, bin: `below ${this.edges[0]}`, from: null, to: this.edges[0], count: c.below.count, ...withheld(c.below) },
+        { ...c.group, bin: `above ${last}`, from: last, to: null, count: c.above.count, ...withheld(c.above) },
+        { ...c.group, bin: "missing", from: null, to: null, count: c.missing.count, ...withheld(c.missing) },
+      ]),
+    );
   }
 
   protected resultJSON(): object {

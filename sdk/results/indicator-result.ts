@@ -1,6 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL, cellCount } from "../../common/job.js";
 import { type ProportionCell, formatProportion, proportionCells } from "./proportion-result.js";
+import { type ResultRecord, cellRecords } from "./dataframe.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface IndicatorCell extends ProportionCell {
@@ -84,6 +85,11 @@ export class IndicatorResult extends Result {
       row.values[c.indicator] = c.estimate;
     }
     return { by, indicators: this.indicators.map((i) => i.name), rows };
+  }
+
+  /** One record per indicator and cell, the indicator's name first. */
+  override records(): ResultRecord[] {
+    return cellRecords(this.cells).map((r) => ({ indicator: r.indicator, ...r }));
   }
 
   protected resultJSON(): object {

@@ -59,25 +59,6 @@ export class MeanResult extends Result {
     return this.cells.find((c) => this.by.every((b) => c.group[b] === group[b]));
   }
 
-  /**
-   * The cells as a danfo.js DataFrame, one row per cell (withheld cells have null values).
-   * danfojs is imported only here, so the SDK does not load it: `npm install danfojs` to use this.
-   */
-  async toDataFrame(): Promise<import("danfojs").DataFrame> {
-    const danfo = await import("danfojs").catch((err: unknown) => {
-      throw new Error('toDataFrame needs the danfojs package: npm install danfojs', { cause: err });
-    });
-    const withheld = (c: MeanCell) => Boolean((c as { suppressed?: unknown }).suppressed);
-    const value = (c: MeanCell, x: number) => (withheld(c) || !Number.isFinite(x) ? null : x);
-    const columns: Record<string, Array<string | number | null>> = {};
-    for (const b of this.by) columns[b] = this.cells.map((c) => c.group[b]);
-    columns.n = this.cells.map((c) => value(c, c.n));
-    columns.mean = this.cells.map((c) => value(c, c.mean));
-    columns.sd = this.cells.map((c) => value(c, c.sd));
-    if (this.cells.some(withheld)) columns.suppressed = this.cells.map((c) => (withheld(c) ? "yes" : "no"));
-    return new (danfo.DataFrame ?? (danfo as unknown as { default: typeof danfo }).default.DataFrame)(columns);
-  }
-
   protected resultJSON(): object {
     return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, cells: this.cells };
   }

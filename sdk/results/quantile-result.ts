@@ -3,6 +3,7 @@ import { type GroupBy, histogramWidth, quantileEdges } from "../../common/job.js
 import { cellLevels } from "./cells.js";
 import { isSmall, primaryReason } from "./disclosure.js";
 import { formatNumber } from "./table-text.js";
+import { type ResultRecord, fillColumns } from "./dataframe.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface QuantileValue {
@@ -126,6 +127,15 @@ export class QuantileResult extends Result {
   /** The value for probability p in one cell (the only cell without group-by). */
   value(p: number, group: Record<string, string> = {}): number | null | undefined {
     return this.get(group)?.quantiles.find((q) => q.p === p)?.value;
+  }
+
+  /** One record per cell and probability: the levels, n, p and the quantile (null when withheld). */
+  override records(): ResultRecord[] {
+    return fillColumns(
+      this.cells.flatMap((c) =>
+        c.quantiles.map((q): ResultRecord => ({ ...c.group, n: c.n, p: q.p, value: q.value, ...(q.suppressed || c.suppressed ? { suppressed: true, reason: q.reason ?? c.reason ?? null } : {}) })),
+      ),
+    );
   }
 
   protected resultJSON(): object {

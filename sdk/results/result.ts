@@ -1,5 +1,6 @@
 import { inspect } from "node:util";
 import type { Provenance } from "../../common/provenance.js";
+import { type ResultRecord, cellRecords, dataFrameOf } from "./dataframe.js";
 import { formatTextTable } from "./table-text.js";
 
 /** A result as one table: what both the text form and a notebook's HTML table are made of. */
@@ -31,6 +32,23 @@ export abstract class Result {
 
   /** The result's own members, without provenance. */
   protected abstract resultJSON(): object;
+
+  /**
+   * One plain record per cell: group-by levels, then the numbers (withheld ones null, with
+   * `suppressed` and `reason` when any cell is withheld). Results whose cells hold lists (a
+   * histogram's bins, a quantile's probabilities) give one record per list entry instead.
+   */
+  records(): ResultRecord[] {
+    return cellRecords((this as unknown as { cells?: object[] }).cells ?? []);
+  }
+
+  /**
+   * `records()` as a danfo.js DataFrame. danfojs is an optional peer dependency, loaded only
+   * here: without it this throws MissingDependency naming the install command.
+   */
+  toDataFrame(): Promise<import("danfojs").DataFrame> {
+    return dataFrameOf(this.records());
+  }
 
   toJSON(): object {
     const json = this.resultJSON();

@@ -8,7 +8,10 @@
  * cell.
  *
  * Grouping (pinned by test/descriptive-kernels.test.ts):
- * - A row with a missing value in any group-by column is not counted (R's table() default).
+ * - A row with a missing value in a group-by column falls in that column's missing-value cell,
+ *   the one after its listed levels, when the GroupBy has `missing` (R's table(useNA = …)); the
+ *   SDK always asks for it, so the cells add up to the rows selected. Without `missing` such a
+ *   row is not counted (R's table() default, and this layout's older form).
  * - Categorical columns group by their levels. Every level the station's column holds must be
  *   among the GroupBy's levels, else BadInput: the coordinator did not list a level this station
  *   has, and silently dropping its rows would make the federation's total wrong. Listed levels the
@@ -46,7 +49,7 @@
  * evaluated once over the whole table; the job's `where` selects the rows as for every kernel.
  */
 import type { Expr } from "../../common/expression.js";
-import { cellCount, type GroupBy, INDICATOR_VALUES_PER_CELL, type IndicatorSpec, histogramWidth } from "../../common/job.js";
+import { cellCount, type GroupBy, INDICATOR_VALUES_PER_CELL, type IndicatorSpec, histogramWidth, levelCount } from "../../common/job.js";
 import { BadInput, UnknownColumn } from "../../common/errors.js";
 import type { Column, Table } from "../data/table.js";
 
@@ -156,7 +159,10 @@ function levelIndexOf(table: Table, group: GroupBy): Int32Array {
   }
 }
 
-/** For each row, its cell, or -1 when the row is not selected or a group-by value is missing. */
+/**
+ * For each row, its cell, or -1 when the row is not selected or a group-by value is missing and
+ * that group-by has no missing-value cell.
+ */
 function cellOfRows(options: CountCellsOptions): Int32Array {
   const { table, rows, by } = options;
   const n = table.rowCount;
@@ -167,11 +173,12 @@ function cellOfRows(options: CountCellsOptions): Int32Array {
   for (let r = 0; r < n; r++) cell[r] = rows[r] === 1 ? 0 : -1;
   for (const group of by) {
     const index = levelIndexOf(table, group);
-    const width = group.levels.length;
+    const width = levelCount(group);
+    const missing = group.missing ? group.levels.length : -1;
     for (let r = 0; r < n; r++) {
       const c = cell[r];
       if (c < 0) continue;
-      const i = index[r];
+      const i = index[r] < 0 ? missing : index[r];
       cell[r] = i < 0 ? -1 : c * width + i;
     }
   }

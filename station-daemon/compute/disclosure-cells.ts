@@ -4,7 +4,7 @@
  * 0 or at least the minimum cell size. Kept beside the kernels because they own the layouts
  * (descriptive.ts); the policy only says which limit applies.
  */
-import { INDICATOR_VALUES_PER_CELL, type Computation, histogramWidth } from "../../common/job.js";
+import { INDICATOR_VALUES_PER_CELL, type Computation, type GroupBy, histogramWidth, levelLabels } from "../../common/job.js";
 
 type Of<K extends Computation["kind"]> = Extract<Computation, { kind: K }>;
 
@@ -14,11 +14,13 @@ export interface SizedCell {
 }
 
 /** "cell (sex = "F", age_group = "18-39")", or "the total" without group-by; row-major like the kernels. */
-export function cellLabels(by: ReadonlyArray<{ column: string; levels: readonly string[] }>): string[] {
+export function cellLabels(by: readonly GroupBy[]): string[] {
   let labels = [""];
   for (const g of by) {
     const next: string[] = [];
-    for (const l of labels) for (const level of g.levels) next.push(l ? `${l}, ${g.column} = ${JSON.stringify(level)}` : `${g.column} = ${JSON.stringify(level)}`);
+    // The missing-value cell is named as such, not as a level "(missing)" a column might also hold.
+    const names = levelLabels(g).map((level, i) => (i < g.levels.length ? `${g.column} = ${JSON.stringify(level)}` : `${g.column} missing`));
+    for (const l of labels) for (const name of names) next.push(l ? `${l}, ${name}` : name);
     labels = next;
   }
   return labels.map((l) => (l ? `cell (${l})` : "the total"));

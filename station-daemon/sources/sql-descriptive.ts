@@ -1,7 +1,8 @@
 /**
  * Counts, moments, histograms and indicator sets as SQL aggregates over a PostgreSQL table, in
  * exactly the layouts of compute/descriptive.ts (row-major cells over `by`, a row with a missing
- * group-by value not counted, [n, Σ(x − c), Σ(x − c)²] per cell of the non-missing values, …).
+ * group-by value in the missing-value cell when the GroupBy has one and otherwise not counted,
+ * [n, Σ(x − c), Σ(x − c)²] per cell of the non-missing values, …).
  *
  * Grouping checks look at all rows of the dataset, as the kernels' do (so that whether a job
  * fails says nothing about a filtered subset): categorical levels against the levels the station
@@ -10,7 +11,7 @@
  * found wherever it is.
  */
 import { BadInput } from "../../common/errors.js";
-import { cellCount, type Computation, type GroupBy, INDICATOR_VALUES_PER_CELL, histogramWidth, quantileEdges } from "../../common/job.js";
+import { cellCount, type Computation, type GroupBy, INDICATOR_VALUES_PER_CELL, histogramWidth, levelCount, quantileEdges } from "../../common/job.js";
 import { type SqlParams, type SqlSchema, whereSql } from "./sql.js";
 import type { Expr } from "../../common/expression.js";
 import { checkEdges, levelPositions } from "../compute/descriptive.js";
@@ -85,7 +86,7 @@ function groupError(schema: SqlSchema, group: GroupBy, code: number): BadInput {
 }
 
 export interface CellRow {
-  /** Row-major cell of the group-by, or -1 when a group-by value is missing. */
+  /** Row-major cell of the group-by, or -1 when a group-by value is missing and has no cell of its own. */
   cell: number;
   key: number;
   /** Rows of this group that the selection keeps. */
@@ -133,9 +134,11 @@ export async function cellAggregates(
     const selected = Number(r.selected);
     let cell = 0;
     for (let i = 0; i < groups.length; i++) {
-      const g = Number(r[`g${i}`]);
-      if (g <= -2) throw groupError(ctx.schema, options.by[i], g);
-      cell = cell < 0 || g < 0 ? -1 : cell * options.by[i].levels.length + g;
+      const group = options.by[i];
+      let g = Number(r[`g${i}`]);
+      if (g <= -2) throw groupError(ctx.schema, group, g);
+      if (g === -1 && group.missing) g = group.levels.length;
+      cell = cell < 0 || g < 0 ? -1 : cell * levelCount(group) + g;
     }
     rowsSelected += selected;
     rows.push({ cell, key: key !== undefined ? Number(r.k) : 0, selected, aggregates: aggregates.map((_, i) => toNumber(r[`a${i}`])) });
