@@ -10,6 +10,7 @@ import {
   type SecureAggregationOptions,
 } from "../secagg/index.js";
 import { seededRandom as prng } from "./helpers/random.js";
+import { BYTES_PER_ELEMENT } from "../secagg/params.js";
 
 
 const context = new Uint8Array(32).fill(0x5a);
@@ -107,7 +108,7 @@ describe("secure aggregation: honest runs", () => {
     const inputs = randomInputs(fed.names, 100_000, 99);
     const result = await run(stations(fed, inputs), 100_000);
     expectClose(result.sum, expectedSum(inputs, fed.names), 4);
-    expect(result.bytesReceived).toBeGreaterThan(4 * 100_000 * 16);
+    expect(result.bytesReceived).toBeGreaterThan(4 * 100_000 * BYTES_PER_ELEMENT);
   });
 
   it("reports a fresh job id, timings per phase, traffic and progress", async () => {
@@ -293,7 +294,7 @@ describe("secure aggregation: what the coordinator sees", () => {
     expect(chiSquare).toBeLessThan(400);
     // The top bit of each element's high limb (its sign) is balanced too.
     let negatives = 0;
-    for (let i = 15; i < masked.length; i += 16) negatives += masked[i] >> 7;
+    for (let i = BYTES_PER_ELEMENT - 1; i < masked.length; i += BYTES_PER_ELEMENT) negatives += masked[i] >> 7;
     expect(Math.abs(negatives - 5000)).toBeLessThan(400); // sd 50
   });
 
