@@ -249,10 +249,10 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
   for (let i = 0; i < table.rowCount; i++) {
     if (keep[i] !== 1) continue;
     y[r] = yAll[i];
-    if (weights) {
-      const w = weightsAll![i];
+    if (weightsAll) {
+      const w = weightsAll[i];
       if (w < 0 || !Number.isFinite(w)) throw new BadInput(`prior weights must be finite and non-negative, found ${w}`);
-      weights[r] = w;
+      weights![r] = w;
     }
     if (trials) {
       // R: the prior weight times the trials; a row of 0 + 0 trials has no proportion (y is 0/0)
