@@ -29,8 +29,19 @@ export type FormulaVariable =
   | { kind: "column"; label: string; column: string }
   /** `factor(x)`: the column's values treated as categories (levels from the job). */
   | { kind: "factor"; label: string; column: string }
-  /** `I(...)`, `log(...)` and friends: a numeric value computed per row. */
-  | { kind: "expression"; label: string; expr: ArithExpr };
+  /**
+   * `I(...)`, `log(...)` and friends: a numeric value computed per row. A binomial response
+   * `cbind(successes, failures)` is the proportion successes / (successes + failures), with
+   * `counts` telling the station to multiply the prior weight by the number of trials (R's
+   * binomial()$initialize).
+   */
+  | { kind: "expression"; label: string; expr: ArithExpr; counts?: BinomialCounts };
+
+/** The two columns (or expressions) of a `cbind(successes, failures)` response. */
+export interface BinomialCounts {
+  successes: ArithExpr;
+  failures: ArithExpr;
+}
 
 export interface FormulaTerm {
   /** R's term label: variable labels joined by ":" in variable order. */
@@ -50,6 +61,15 @@ export interface ParsedFormula {
   terms: FormulaTerm[];
   /** Offsets are added to the linear predictor with coefficient 1; `label` is the `offset(...)` text. */
   offsets: { label: string; expr: ArithExpr }[];
+}
+
+/**
+ * The number of trials of a `cbind(successes, failures)` response: successes + failures, by
+ * which the station multiplies the row's prior weight. Undefined for any other response.
+ */
+export function binomialTrials(formula: ParsedFormula): ArithExpr | undefined {
+  const counts = formula.response.kind === "expression" ? formula.response.counts : undefined;
+  return counts ? { kind: "binary", op: "+", left: counts.successes, right: counts.failures } : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,6 +287,23 @@ class Parser {
         position: fnToken.position,
       };
     }
+    if (fn === "cbind") {
+      // R's two-column binomial response: the proportion of successes, weighted by the trials
+      const successes = this.arith();
+      const comma = this.peek();
+      if (comma.kind !== "op" || comma.text !== ",") throw new FormulaError("cbind() takes two arguments: cbind(successes, failures)", comma.position);
+      this.next();
+      const failures = this.arith();
+      this.closeCall(fn);
+      const label = `cbind(${deparseArith(successes)}, ${deparseArith(failures)})`;
+      const expr: ArithExpr = {
+        kind: "binary",
+        op: "/",
+        left: successes,
+        right: { kind: "paren", arg: { kind: "binary", op: "+", left: successes, right: failures } },
+      };
+      return { kind: "variable", variable: { kind: "expression", label, expr, counts: { successes, failures } }, position: fnToken.position };
+    }
     if (fn === "I" || fn === "offset" || (MATH_FUNCTIONS as readonly string[]).includes(fn)) {
       const inner = this.arith();
       this.closeCall(fn);
@@ -280,7 +317,7 @@ class Parser {
       };
     }
     throw new FormulaError(
-      `unknown function ${fn}() in formula (supported: factor, I, offset, ${MATH_FUNCTIONS.join(", ")})`,
+      `unknown function ${fn}() in formula (supported: factor, I, offset, cbind (a binomial response), ${MATH_FUNCTIONS.join(", ")})`,
       fnToken.position,
     );
   }
@@ -638,8 +675,11 @@ export function parseFormula(source: string): ParsedFormula {
   // right-hand side are not supported, so the response simply stays outside `variables`.
   const response = responseNode.variable;
   const expansion = expand(rhs, true);
+  // A right-hand side that is only `1` (the null model `y ~ 1`) expands to the empty term
+  // itself, not through a sum: that term is the intercept, never a design column of its own.
   const intercept = expansion.intercept ?? true;
   const ordered = expansion.terms
+    .filter((t) => t.length > 0)
     .map((t, i) => ({ t, i }))
     .sort((a, b) => a.t.length - b.t.length || a.i - b.i)
     .map(({ t }) => t);
@@ -652,6 +692,8 @@ export function parseFormula(source: string): ParsedFormula {
     const vars = t.map((v) => renumber.get(v)!);
     return { label: vars.map((v) => finalVariables[v].label).join(":"), variables: vars };
   });
+  const onRight = finalVariables.find((v) => v.kind === "expression" && v.counts);
+  if (onRight) throw new FormulaError(`${onRight.label} can only be the response of a binomial model, left of "~"`, tokens[tilde].position);
   if (finalVariables.some((v) => v.label === response.label)) {
     throw new FormulaError(`the response ${response.label} also appears on the right-hand side`, tokens[tilde].position);
   }

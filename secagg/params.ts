@@ -4,26 +4,33 @@
  */
 
 /**
- * Masked vectors live in the ring Z_{2^128}; one element is four little-endian uint32 limbs.
+ * Masked vectors live in the ring Z_{2^256}; one element is eight little-endian uint32 limbs.
  *
- * Why 128 bits: the vectors we add are GLM information matrices, score vectors and counts over
- * up to millions of rows per station. With 32 fraction bits (below) the largest magnitude that
- * one station may contribute is 2^95 / stations ≈ 4e28 / stations, far above any X'WX entry of
- * realistic data (10^7 rows × covariates of 10^4 squared is 10^15), so the range check in
- * fixedpoint.ts never refuses honest analyses, while 2^64 would leave only ~2^31 of headroom.
+ * Why 256 bits with 128 fraction bits (FRACTION_BITS below): every double x with
+ * 2^-128 ≤ |lowest set bit of x| and |x| ≤ maxMagnitude (≈ 2^127 / stations) is a whole number
+ * of 2^-128 steps, so it encodes exactly, and a sum over stations is exact in the ring; decoding
+ * rounds once. A station's sums of data scaled anywhere from 1e-12 to 1e12 — and their squares,
+ * 1e-24 … 1e24 times millions of rows — lie between 2^-76 (52 bits above 2^-128) and 2^127, so
+ * every GLM score and information entry, every moment and count, sums without loss, whatever the
+ * units of the data. 2^128 with 32 fraction bits (the earlier ring) rounded a station's sums to
+ * 2.3e-10 absolute, which wiped out the variance of a column of 1e-6 values.
  * Plain uint32 limbs keep ring arithmetic in JavaScript numbers (no BigInt per element), which
- * matters for vectors of 10^5…10^6 elements.
+ * matters for vectors of 10^5…10^6 elements; the code is generic over LIMBS_PER_ELEMENT.
  */
-export const RING_BITS = 128;
-export const LIMBS_PER_ELEMENT = 4;
-export const BYTES_PER_ELEMENT = 16;
+export const RING_BITS = 256;
+export const LIMBS_PER_ELEMENT = RING_BITS / 32;
+export const BYTES_PER_ELEMENT = RING_BITS / 8;
 
 /**
- * Fixed-point resolution 2^-32 ≈ 2.3e-10 per station. Rounding adds at most n · 2^-33 to a sum,
- * which keeps Newton–Raphson on summed score and information within 1e-6 of a pooled fit
- * (DESIGN.md) with many orders of magnitude to spare. Integers (counts) are exact.
+ * Fixed-point resolution 2^-128 ≈ 2.9e-39: an element x is the integer x · 2^128. A double of
+ * magnitude ≥ 2^-76 (≈ 1.3e-23) encodes exactly; smaller non-zero values are rounded to 2^-128
+ * (fixedpoint.ts inexactElements finds them, so a caller can say so instead of returning a
+ * silently imprecise result). Integers (counts) are exact.
  */
-export const FRACTION_BITS = 32;
+export const FRACTION_BITS = 128;
+
+/** Below this magnitude a non-zero double has bits under 2^-FRACTION_BITS: it cannot encode exactly. */
+export const EXACT_MIN_MAGNITUDE = 2 ** (52 - FRACTION_BITS);
 
 /**
  * A job needs at least this many stations (DESIGN.md). Two stations would each learn the other's
@@ -59,7 +66,7 @@ export const SIGNATURE_BYTES = 64;
 export const MAX_JOB_LIFETIME_MS = 60 * 60 * 1000;
 
 /**
- * Longest vector one aggregation carries: 2^24 elements is 256 MB of masked limbs per station,
+ * Longest vector one aggregation carries: 2^24 elements is 512 MB of masked limbs per station,
  * beyond any group-by or information matrix we compute, and a bound on what a message may make
  * a peer allocate.
  */

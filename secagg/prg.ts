@@ -17,7 +17,7 @@ const ZERO_IV = new Uint8Array(16);
 const CHUNK_BYTES = 1 << 20;
 let zeros = new Uint8Array(0);
 
-/** PRG(seed) as `elements` ring elements (uniform in Z_{2^128}). */
+/** PRG(seed) as `elements` ring elements (uniform in Z_{2^RING_BITS}). */
 export function expandMask(seed: Uint8Array, elements: number): Uint32Array {
   assertLittleEndianHost();
   if (seed.length !== SEED_BYTES) throw new BadInput(`a PRG seed is ${SEED_BYTES} bytes, got ${seed.length}`);

@@ -164,6 +164,10 @@ describe("werkplaats glm", () => {
     const help = await cli(["glm", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("--fail-on-not-converged");
+    expect(help.stdout).toContain("--standard-errors");
+    const bad = await cli(["glm", FORMULA, "--family", "binomial", "--standard-errors", "sandwich", "--local", ...files]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--standard-errors must be one of at-estimates, last-iteration");
     expect(help.stdout).toContain("Exit codes:");
     expect(existsSync(join(work, "model.json"))).toBe(true);
   });

@@ -64,7 +64,7 @@ describe("Fair's affairs data (statsmodels) over three station processes", () =>
     for (const [level, ref] of Object.entries(oracle.affairs_by_religious)) {
       const c = s.get({ religious: level })!;
       expect(c.n).toBe(ref.n);
-      // Not bit-exact: the stations' parts travel as fixed point with 2^-32 resolution.
+      // Not bit-exact: the pooled oracle sums in floating point, the stations exactly in fixed point.
       expect(relative(c.sum!, ref.sum)).toBeLessThan(1e-12);
       expect(relative(c.mean!, ref.mean)).toBeLessThan(1e-9);
       expect(relative(c.variance!, ref.variance)).toBeLessThan(1e-9);

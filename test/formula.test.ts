@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FormulaError, UnknownColumn, BadInput } from "../common/errors.js";
-import { designColumnNames, formatFormula, nullFormula, parseFormula } from "../common/formula.js";
+import { binomialTrials, designColumnNames, formatFormula, nullFormula, parseFormula } from "../common/formula.js";
 
 const columns = {
   fall: "numeric",
@@ -70,6 +70,29 @@ describe("parseFormula", () => {
     expect(formatFormula(f)).toBe("y ~ 0 + a + b + a:b + offset(log(t))");
     expect(parseFormula(formatFormula(f)).terms).toEqual(f.terms);
     expect(nullFormula(f)).toBe("y ~ 0 + offset(log(t))");
+  });
+
+  it("parses the intercept-only model y ~ 1 as R does: no terms, only the intercept", () => {
+    for (const text of ["y ~ 1", "y ~ +1", "y ~ (1)"]) {
+      const f = parseFormula(text);
+      expect(f.intercept).toBe(true);
+      expect(f.terms).toEqual([]);
+      expect(designColumnNames(f, { levels: {} })).toEqual(["(Intercept)"]);
+    }
+    expect(designColumnNames("y ~ 0", { levels: {} })).toEqual([]);
+    expect(designColumnNames(nullFormula(parseFormula("y ~ a + b")), { levels: {} })).toEqual(["(Intercept)"]);
+  });
+
+  it("reads cbind(successes, failures) as a binomial response: the proportion, and the trials as weights", () => {
+    const f = parseFormula("cbind(s, n - s) ~ x");
+    expect(f.response.label).toBe("cbind(s, n - s)");
+    expect(binomialTrials(f)).toBeDefined();
+    expect(binomialTrials(parseFormula("y ~ x"))).toBeUndefined();
+    expect(nullFormula(f)).toBe("cbind(s, n - s) ~ 1");
+    expect(parseFormula(nullFormula(f)).response).toEqual(f.response);
+    expect(() => parseFormula("y ~ cbind(a, b)")).toThrow(/only be the response/);
+    expect(() => parseFormula("cbind(a) ~ x")).toThrow(/two arguments/);
+    expect(() => parseFormula("y ~ I(cbind(a, b))")).toThrow(FormulaError);
   });
 
   it("reports errors with the character position", () => {

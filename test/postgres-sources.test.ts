@@ -156,6 +156,21 @@ describe("PostgreSQL source: the same vectors as the in-memory kernels", () => {
       { dataset: "fall_risk", computation: { kind: "glm", formula: "num_medications ~ age * sex + I(age^2)", family: "gaussian", link: "identity", levels: FALL_LEVELS, beta: [], weights: "income_quintile" } },
       false,
     ],
+    [
+      "a binomial GLM of cbind(successes, failures), start round and later",
+      { dataset: "fall_risk", computation: { kind: "glm", formula: "cbind(num_medications, income_quintile) ~ age + sex", family: "binomial", link: "logit", levels: FALL_LEVELS, beta: [] } },
+      false,
+    ],
+    [
+      "a binomial GLM of cbind(successes, failures) with prior weights",
+      { dataset: "fall_risk", computation: { kind: "glm", formula: "cbind(num_medications, income_quintile) ~ age + sex", family: "binomial", link: "logit", levels: FALL_LEVELS, beta: [-0.5, 0.01, 0.1], weights: "income_quintile" } },
+      false,
+    ],
+    [
+      "a binomial GLM of a proportion with the trials as weights",
+      { dataset: "fall_risk", computation: { kind: "glm", formula: "I(num_medications / (num_medications + income_quintile)) ~ age", family: "binomial", link: "logit", levels: FALL_LEVELS, beta: [-0.5, 0.01], weights: "income_quintile" } },
+      false,
+    ],
   ];
   for (const [what, job, exact] of fallRiskJobs) {
     it(`computes ${what}`, async () => {

@@ -6,6 +6,7 @@ import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
 import { ed25519PublicKey, ed25519Sign, ed25519Verify, x25519PublicKey, x25519SharedSecret } from "../common/curves.js";
 import { ringAccumulate, ringAdd, ringSub } from "../secagg/fixedpoint.js";
+import { LIMBS_PER_ELEMENT } from "../secagg/params.js";
 import { seededRandom } from "./helpers/random.js";
 
 const hex = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
@@ -66,7 +67,7 @@ describe("ringAccumulate", () => {
   it("equals the same additions and subtractions done one by one, carries and borrows included", () => {
     const random = seededRandom(7);
     const elements = 2000;
-    const limbs = () => Uint32Array.from({ length: elements * 4 }, () => (random() < 0.2 ? 0xffffffff : random() < 0.2 ? 0 : Math.floor(random() * 2 ** 32)));
+    const limbs = () => Uint32Array.from({ length: elements * LIMBS_PER_ELEMENT }, () => (random() < 0.2 ? 0xffffffff : random() < 0.2 ? 0 : Math.floor(random() * 2 ** 32)));
     const start = limbs();
     const terms = Array.from({ length: 13 }, (_, j) => ({ vector: limbs(), sign: (j % 3 === 0 ? -1 : 1) as 1 | -1 }));
     const expected = start.slice();

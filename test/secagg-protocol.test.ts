@@ -11,6 +11,7 @@ import {
   type SecureAggregationOptions,
 } from "../secagg/index.js";
 import { seededRandom as prng } from "./helpers/random.js";
+import { BYTES_PER_ELEMENT } from "../secagg/params.js";
 
 const context = new Uint8Array(32).fill(0x5a);
 
@@ -50,7 +51,7 @@ function stations(
       name,
       advertiseKeys: (req) => step("advertiseKeys", () => p.advertiseKeys(req), (r) => ({ advertisement: { ...r.advertisement, station: "someone-else" } })),
       shareKeys: (req) => step("shareKeys", () => p.shareKeys(req)),
-      maskedInput: (req) => step("maskedInput", () => p.maskedInput(req, inputs.get(name)!), (r) => ({ ...r, maskedVector: r.maskedVector.subarray(16) })),
+      maskedInput: (req) => step("maskedInput", () => p.maskedInput(req, inputs.get(name)!), (r) => ({ ...r, maskedVector: r.maskedVector.subarray(BYTES_PER_ELEMENT) })),
       release: (req) => step("release", () => p.release(req, decide)),
     };
   });
@@ -109,7 +110,7 @@ describe("secure aggregation v2: honest runs", () => {
     const result = await run(fed, stations(fed, inputs), 100_000);
     expectClose(result.release.values, expectedSum(inputs, fed.names), 4);
     // Round 3 carries all n masked vectors to each of the n stations.
-    expect(result.bytesSent).toBeGreaterThan(4 * 4 * 100_000 * 16);
+    expect(result.bytesSent).toBeGreaterThan(4 * 4 * 100_000 * BYTES_PER_ELEMENT);
   });
 
   it("reports a fresh job id, timings per phase, traffic and progress, and leaves no job state behind", async () => {
@@ -285,6 +286,10 @@ describe("secure aggregation v2: what the coordinator sees", () => {
     const chiSquare = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
     // 255 degrees of freedom: mean 255, sd 22.6; 400 is > 6 sd, a false alarm about once in 10^9 runs.
     expect(chiSquare).toBeLessThan(400);
+    // The top bit of each element's high limb (its sign) is balanced too.
+    let negatives = 0;
+    for (let i = BYTES_PER_ELEMENT - 1; i < masked.length; i += BYTES_PER_ELEMENT) negatives += masked[i] >> 7;
+    expect(Math.abs(negatives - 5000)).toBeLessThan(400); // sd 50
   });
 
   it("the sum of all masked vectors is not the sum of the inputs: the pads stay in until the stations remove them", async () => {

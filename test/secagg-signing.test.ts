@@ -3,6 +3,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
 import { encodeFields } from "../secagg/encoding.js";
 import { expandMask } from "../secagg/prg.js";
+import { BYTES_PER_ELEMENT } from "../secagg/params.js";
 import { signStatement, STATEMENT, verifyStatement } from "../secagg/signing.js";
 
 describe("canonical statement encoding", () => {
@@ -43,8 +44,10 @@ describe("Ed25519 statements", () => {
 describe("PRG", () => {
   it("is AES-256 applied to the counter blocks 0, 1, 2, … (cross-checked against ECB)", () => {
     const seed = new Uint8Array(randomBytes(32));
-    const blocks = Buffer.alloc(16 * 5);
-    for (let i = 0; i < 5; i++) blocks.writeUInt32BE(i, 16 * i + 12);
+    // One ring element spans BYTES_PER_ELEMENT / 16 AES blocks.
+    const count = (5 * BYTES_PER_ELEMENT) / 16;
+    const blocks = Buffer.alloc(16 * count);
+    for (let i = 0; i < count; i++) blocks.writeUInt32BE(i, 16 * i + 12);
     const ecb = createCipheriv("aes-256-ecb", seed, null).setAutoPadding(false);
     const expected = Buffer.concat([ecb.update(blocks), ecb.final()]);
     const mask = expandMask(seed, 5);
@@ -56,7 +59,7 @@ describe("PRG", () => {
     const bytes = (v: Uint32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     const long = bytes(expandMask(seed, 100_000));
     expect(long.equals(bytes(expandMask(seed, 100_000)))).toBe(true);
-    expect(long.subarray(0, 1600).equals(bytes(expandMask(seed, 100)))).toBe(true);
+    expect(long.subarray(0, 100 * BYTES_PER_ELEMENT).equals(bytes(expandMask(seed, 100)))).toBe(true);
     expect(long.equals(bytes(expandMask(new Uint8Array(randomBytes(32)), 100_000)))).toBe(false);
     expect(() => expandMask(new Uint8Array(16), 1)).toThrow(/32 bytes/);
   });

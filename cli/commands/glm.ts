@@ -20,6 +20,8 @@ import { writeOutFile } from "../out-file.js";
 
 const FAMILIES: readonly FamilyName[] = ["binomial", "poisson", "gaussian"];
 const LINKS: readonly LinkName[] = ["logit", "log", "identity"];
+type StandardErrors = "at-estimates" | "last-iteration";
+const STANDARD_ERRORS: readonly StandardErrors[] = ["at-estimates", "last-iteration"];
 /** R's glm.control(maxit = 25). */
 const DEFAULT_MAX_ITERATIONS = 25;
 const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -46,6 +48,9 @@ sum leaves the stations. The estimates equal R's glm() and statsmodels on the po
   --timeout SECONDS          deadline of every call to a station (default ${DEFAULT_TIMEOUT_SECONDS})
   --max-iterations N         Fisher-scoring iterations at most (default ${DEFAULT_MAX_ITERATIONS}, as R)
   --fail-on-not-converged    exit 7 when the fit does not converge (see below)
+  --standard-errors S        at-estimates (default: the Fisher information at the final estimates)
+                             or last-iteration (R's and statsmodels' convention: the working
+                             weights of the last IRLS step, which reproduces R's printed SEs)
   --json                     print exactly one JSON object on stdout: the model (coefficients with
                              std_error, statistic, p_value, ci_low, ci_high; deviance, aic, …)
   --out MODEL.json           save the model (atomically: an existing file is only ever replaced by
@@ -89,6 +94,7 @@ export async function glmCommand(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       "max-iterations": { type: "string" },
       "fail-on-not-converged": { type: "boolean" },
+      "standard-errors": { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
       compare: { type: "string" },
@@ -115,6 +121,10 @@ export async function glmCommand(argv: string[]): Promise<number> {
   const link = values.link as LinkName | undefined;
   if (link !== undefined && !LINKS.includes(link)) throw new UsageError(`--link must be one of ${LINKS.join(", ")}, got "${link}"`);
   const maxIterations = wholeNumber(values["max-iterations"], "max-iterations", DEFAULT_MAX_ITERATIONS);
+  const standardErrors = values["standard-errors"] as string | undefined;
+  if (standardErrors !== undefined && !STANDARD_ERRORS.includes(standardErrors as StandardErrors)) {
+    throw new UsageError(`--standard-errors must be one of ${STANDARD_ERRORS.join(", ")}, got "${standardErrors}"`);
+  }
   if (maxIterations < 1) throw new UsageError("--max-iterations must be at least 1");
   const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
   if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
@@ -175,6 +185,7 @@ export async function glmCommand(argv: string[]): Promise<number> {
       ...(values.weights ? { weights: values.weights } : {}),
       maxIterations,
       ...(values["fail-on-not-converged"] ? { failOnNotConverged: true } : {}),
+      ...(standardErrors ? { standardErrors: standardErrors as StandardErrors } : {}),
       onIteration: (info) => progress.iteration(info),
     });
     progress.fitted(model, Date.now() - stationsUp);

@@ -174,7 +174,8 @@ export function summarizeEvaluation(
     current.observed += e;
     current.expected += ex;
     cumulative += size;
-    if (cumulative >= ((groups.length + 1) * weightSum) / target - 1e-9) {
+    // the slack is relative: prior weights may be of any scale
+    if (cumulative >= ((groups.length + 1) * weightSum) / target - 1e-9 * weightSum) {
       groups.push(current);
       current = { n: 0, observed: 0, expected: 0, minProbabilityBin: -1 };
     }

@@ -23,6 +23,14 @@ import { constantMeanDeviance, resolveFamily } from "./family.js";
 import { aliasPartners, choleskyWithAliasing, inverse, solve, unpackUpper, type Factorization } from "./linalg.js";
 import { GlmModel } from "./model.js";
 import { readGlmVector, type GlmRoundSums } from "./vector.js";
+import { EXACT_MIN_MAGNITUDE, FRACTION_BITS } from "../../secagg/params.js";
+
+/**
+ * Below this a station's sum has bits under secure aggregation's resolution (2^-FRACTION_BITS)
+ * and reaches the SDK rounded: fewer than 53 bits survive, so results built on it are not
+ * exact. Data scaled anywhere from 1e-12 to 1e12 stay far above it.
+ */
+const PRECISION_FLOOR = EXACT_MIN_MAGNITUDE;
 
 export type GlmComputation = Extract<Computation, { kind: "glm" }>;
 
@@ -80,7 +88,8 @@ function factorize(information: Float64Array, p: number, names: string[], iterat
     const explain = f.aliased.map((k) => {
       const with_ = partners.get(k) ?? [];
       return with_.length === 0
-        ? `${names[k]} is zero in every row used (a level without rows, or a constant 0)`
+        ? `${names[k]} is zero in every row used (a level without rows, or a constant 0), or its values are so small ` +
+          `(|x| below ~1e-19) that their squares fall under secure aggregation's resolution of 2^-${FRACTION_BITS}: rescale it if so`
         : `${names[k]} is a linear combination of ${with_.map((i) => names[i]).join(", ")}`;
     });
     throw new RankDeficient(
@@ -101,6 +110,9 @@ async function fitGlmInternal(options: FitGlmOptions, withNullModel: boolean): P
   const tolerance = options.tolerance ?? 1e-8;
   if (!(Number.isInteger(maxIterations) && maxIterations >= 1)) throw new BadInput("maxIterations must be a whole number ≥ 1");
   if (!(tolerance > 0)) throw new BadInput("tolerance must be positive");
+  if (options.standardErrors !== undefined && options.standardErrors !== "at-estimates" && options.standardErrors !== "last-iteration") {
+    throw new BadInput(`standardErrors must be "at-estimates" or "last-iteration", not ${JSON.stringify(options.standardErrors)}`);
+  }
   const parsed = parseFormula(options.formula);
   const design = designColumns(parsed, { levels: options.levels, columns: options.columns });
   const names = design.columns.map((c) => c.name);
@@ -178,6 +190,7 @@ async function fitGlmInternal(options: FitGlmOptions, withNullModel: boolean): P
     warnings.push(`glm.fit: algorithm did not converge: ${message}`);
   }
   if (sums.boundary > 0 && family.boundaryWarning) warnings.push(`glm.fit: ${family.boundaryWarning}`);
+  warnings.push(...precisionWarnings(sums, names, family.name));
 
   const n = sums.n;
   const dfResidual = n - p;
@@ -226,4 +239,35 @@ async function fitGlmInternal(options: FitGlmOptions, withNullModel: boolean): P
     converged,
     warnings,
   });
+}
+
+/**
+ * Sums that came through secure aggregation with fewer than 53 significant bits: a column whose
+ * information Σ W·x² (or the residual deviance) is non-zero but under PRECISION_FLOOR. The
+ * estimates and standard errors that rest on it lose digits; say which column, and how to fix it,
+ * rather than return them as if exact.
+ */
+function precisionWarnings(sums: GlmRoundSums, names: string[], family: string): string[] {
+  const out: string[] = [];
+  const p = names.length;
+  let k = 0;
+  for (let i = 0; i < p; i++) {
+    const d = Math.abs(sums.information[k]);
+    if (d > 0 && d < PRECISION_FLOOR) {
+      out.push(
+        `${names[i]}: its summed information Σ w·x² = ${d.toExponential(2)} is below 2^-76, so secure aggregation's ` +
+          `fixed point (2^-${FRACTION_BITS}) keeps fewer than 53 bits of it and its estimate and standard error lose digits; ` +
+          "multiply the column by a power of ten",
+      );
+    }
+    k += p - i;
+  }
+  if (family === "gaussian" && Math.abs(sums.deviance) < PRECISION_FLOOR && sums.n > p) {
+    out.push(
+      `the residual deviance ${sums.deviance.toExponential(2)} is below 2^-76: either the fit is exact, or the response is so ` +
+        `small that its squared residuals fall under secure aggregation's resolution (2^-${FRACTION_BITS}) and the dispersion ` +
+        "and standard errors are not exact; multiply the response by a power of ten",
+    );
+  }
+  return out;
 }

@@ -43,6 +43,14 @@ export interface GlmOptions {
   /** Throw `NotConverged` instead of returning a model with a warning (scheduled scripts). */
   failOnNotConverged?: boolean;
   /**
+   * Where the covariance comes from: "at-estimates" (default), the Fisher information at the
+   * final estimates; or "last-iteration", R's summary.glm and statsmodels' convention (the
+   * working weights of the last IRLS step, i.e. of the previous iterate), which reproduces R's
+   * printed standard errors digit for digit. The two differ by up to ~1e-5 relative at R's
+   * convergence tolerance.
+   */
+  standardErrors?: "at-estimates" | "last-iteration";
+  /**
    * Factor levels to code the design with instead of the stations' released ones (a replay pins
    * the levels the original fit used, so the coefficients keep their meaning).
    */
@@ -183,10 +191,7 @@ export class DatasetQuery {
     let shift = options.shift;
     if (shift !== undefined && !Number.isFinite(shift)) throw new BadInput("the shift must be a finite number");
     const jobs = this.recorder();
-    if (shift === undefined) {
-      const overall = await jobs.run({ kind: "moments", column, by: [] });
-      shift = roundedShift(overall.sum);
-    }
+    if (shift === undefined) shift = roundedShift(await soundSpread(jobs, column));
     const result = await jobs.run({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
     const provenance = jobs.provenance("summary", [column, { ...pinned(by), minCellSize, shift }]);
     const shown = showMissingIfAny(by, result.sum, 3);
@@ -251,11 +256,8 @@ export class DatasetQuery {
     let range = options.range;
     const jobs = this.recorder();
     if (range === undefined) {
-      const m = (await jobs.run({ kind: "moments", column, by: [] })).sum;
-      const n = m[0];
+      const { n, mean, sd } = await soundSpread(jobs, column);
       if (!(n > 0)) throw new BadInput(`column "${column}" has no values in the rows selected; there are no quantiles`);
-      const mean = m[1] / n;
-      const sd = n > 1 ? Math.sqrt(Math.max(0, (m[2] - (m[1] * m[1]) / n) / (n - 1))) : 0;
       const half = sd > 0 ? 6 * sd : Math.max(0.5, Math.abs(mean) * 1e-6);
       range = [mean - half, mean + half];
     }
@@ -387,6 +389,7 @@ export class DatasetQuery {
       ...(options.weights ? { weights: options.weights } : {}),
       ...(options.maxIterations ? { maxIterations: options.maxIterations } : {}),
       ...(options.failOnNotConverged ? { failOnNotConverged: true } : {}),
+      ...(options.standardErrors ? { standardErrors: options.standardErrors } : {}),
       aggregate: async (_beta, computation) => {
         const p = designColumns(parseFormula(computation.formula), { levels: computation.levels, columns, dataset: this.dataset }).columns.length;
         const result = await jobs.run(computation, glmVectorLengthFor(p));
@@ -416,6 +419,7 @@ export class DatasetQuery {
       levels: model.levels,
       ...(options.weights ? { weights: options.weights } : {}),
       ...(options.maxIterations ? { maxIterations: options.maxIterations } : {}),
+      ...(options.standardErrors ? { standardErrors: options.standardErrors } : {}),
     };
     return model.withProvenance(jobs.provenance("glm", [formula, glmOptions]));
   }
@@ -482,16 +486,42 @@ function checkPer(per: number): number {
 }
 
 /**
+ * The raw variance (Σx² − (Σx)²/n)/(n − 1) is trusted when it is at least this fraction of the
+ * mean square Σx²/n. Σx² and Σx are exact sums of what the stations sent, rounded once, so the
+ * difference is off by about 3·2^-53 of Σx²: above 2^-30 of it the variance keeps ~6 digits,
+ * plenty for a shift or a quantile range; below, the data sit far from 0 relative to their
+ * spread (the NIST SmLs09 values, 1e12 + 0.1…) and a second, centred job is needed.
+ */
+const RAW_VARIANCE_TRUST = 2 ** -30;
+
+/**
+ * n, mean and SD of a column over the query's rows (all cells), numerically sound at any
+ * offset: one moments job about 0, whose mean is exact up to one rounding (Σx is an exact sum),
+ * and whose variance is used only when the raw moments did not cancel (RAW_VARIANCE_TRUST);
+ * otherwise one more job takes the moments about that mean.
+ */
+async function soundSpread(jobs: JobRecorder, column: string): Promise<{ n: number; mean: number; sd: number }> {
+  const raw = (await jobs.run({ kind: "moments", column, by: [] })).sum;
+  const n = raw[0];
+  if (!(n > 0)) return { n: 0, mean: NaN, sd: NaN };
+  const mean = raw[1] / n;
+  if (n < 2) return { n, mean, sd: 0 };
+  const rawVariance = (raw[2] - (raw[1] * raw[1]) / n) / (n - 1);
+  if (rawVariance > RAW_VARIANCE_TRUST * (raw[2] / n)) return { n, mean, sd: Math.sqrt(rawVariance) };
+  const centred = (await jobs.run({ kind: "moments", column, by: [], ...(mean !== 0 ? { shift: mean } : {}) })).sum;
+  const [s1, s2] = [centred[1], centred[2]];
+  return { n, mean: mean + s1 / n, sd: Math.sqrt(Math.max(0, (s2 - (s1 * s1) / n) / (n - 1))) };
+}
+
+/**
  * A shift near the mean, rounded to a multiple of the largest power of two not above the SD
  * (at least 1 when the SD is): close enough to the mean that the variance does not cancel,
  * and so coarse that for whole-number data Σ(x − c), n·c and the sum Σ(x − c) + n·c are exact
- * integers — so sums of counts and ages come out exactly, not 5767.999999999909.
+ * integers — so sums of counts and ages come out exactly, not 5767.999999999909. Mean and SD
+ * come from soundSpread, never from raw moments that cancelled.
  */
-function roundedShift(moments: ArrayLike<number>): number {
-  const [n, s1, s2] = [moments[0], moments[1], moments[2]];
+function roundedShift({ n, mean, sd }: { n: number; mean: number; sd: number }): number {
   if (!(n > 0)) return 0;
-  const mean = s1 / n;
-  const sd = n > 1 ? Math.sqrt(Math.max(0, (s2 - (s1 * s1) / n) / (n - 1))) : 0;
   const scale = sd > 0 ? 2 ** Math.floor(Math.log2(sd)) : Math.abs(mean) > 0 ? 2 ** Math.floor(Math.log2(Math.abs(mean))) : 1;
   return Math.round(mean / scale) * scale;
 }

@@ -9,6 +9,7 @@ import { BadInput, UnknownColumn } from "../../common/errors.js";
 import {
   applyBinary,
   applyMath,
+  binomialTrials,
   designColumns,
   formulaColumns,
   parseFormula,
@@ -42,8 +43,10 @@ export interface GlmDesign {
   /** n × p, row-major. */
   x: Float64Array;
   y: Float64Array;
-  /** Prior weights, or undefined for all ones. */
+  /** Prior weights (times the trials of a `cbind` response), or undefined for all ones. */
   weights: Float64Array | undefined;
+  /** Trials of a `cbind(successes, failures)` response per row, or undefined for other responses. */
+  trials: Float64Array | undefined;
   /** Summed offsets, or undefined when the formula has none. */
   offset: Float64Array | undefined;
 }
@@ -203,6 +206,11 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
     weightsAll = column.values;
   }
   const offsetsAll = formula.offsets.map((o) => evaluateArithColumns(table, o.expr));
+  const trialsExpr = binomialTrials(formula);
+  if (trialsExpr && options.family !== "binomial") {
+    throw new BadInput(`${formula.response.label} is a binomial response (successes, failures); fit it with family binomial`);
+  }
+  const trialsAll = trialsExpr ? evaluateArithColumns(table, trialsExpr) : undefined;
 
   // complete cases within the filter
   const keep = new Uint8Array(table.rowCount);
@@ -227,7 +235,8 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
 
   const x = new Float64Array(n * p);
   const y = new Float64Array(n);
-  const weights = weightsAll ? new Float64Array(n) : undefined;
+  const weights = weightsAll || trialsAll ? new Float64Array(n) : undefined;
+  const trials = trialsAll ? new Float64Array(n) : undefined;
   const offset = offsetsAll.length > 0 ? new Float64Array(n) : undefined;
   // per design column: the numeric arrays and (code array, level) pairs it multiplies
   const plan = design.columns.map((c) => ({
@@ -240,10 +249,18 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
   for (let i = 0; i < table.rowCount; i++) {
     if (keep[i] !== 1) continue;
     y[r] = yAll[i];
-    if (weights) {
-      const w = weightsAll![i];
+    if (weightsAll) {
+      const w = weightsAll[i];
       if (w < 0 || !Number.isFinite(w)) throw new BadInput(`prior weights must be finite and non-negative, found ${w}`);
-      weights[r] = w;
+      weights![r] = w;
+    }
+    if (trials) {
+      // R: the prior weight times the trials; a row of 0 + 0 trials has no proportion (y is 0/0)
+      // and is not a complete case
+      const m = trialsAll![i];
+      if (!(m >= 0) || !Number.isFinite(m)) throw new BadInput(`the counts of ${formula.response.label} must be finite and non-negative`);
+      trials[r] = m;
+      weights![r] = (weightsAll ? weights![r] : 1) * m;
     }
     if (offset) {
       let o = 0;
@@ -268,5 +285,5 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
     }
     r++;
   }
-  return { formula, design, n, p, x, y, weights, offset };
+  return { formula, design, n, p, x, y, weights, trials, offset };
 }

@@ -87,7 +87,8 @@ export const FAMILIES: Record<FamilyName, RowFamily> = {
     startMu: (y, w) => (w * y + 0.5) / (w + 1),
     atBoundary: (mu) => mu > 1 - 10 * EPSILON || mu < 10 * EPSILON,
     checkResponse(y) {
-      if (y !== 0 && y !== 1) throw new BadInput(`a binomial response must be 0/1 (or boolean), found ${y}`);
+      // R's binomial() takes proportions too, with the trials as weights (or from cbind)
+      if (!(y >= 0 && y <= 1)) throw new BadInput(`a binomial response must be 0/1, a boolean, or a proportion in [0, 1] (with the trials as weights), found ${y}`);
     },
   },
   poisson: {
@@ -116,6 +117,25 @@ export const FAMILIES: Record<FamilyName, RowFamily> = {
     checkResponse() {},
   },
 };
+
+/** R's round(): halves to even, as binomial()$aic rounds the counts. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The part of R's binomial log-likelihood the per-row `loglik` leaves out: (w/m)·log C(m, k)
+ * with m the trials and k = m·y the successes, both rounded as binomial()$aic does. Zero for
+ * 0/1 responses; it matters for proportions with weights and for `cbind` responses.
+ */
+export function binomialCoefficientTerm(y: number, weight: number, trials: number): number {
+  if (!(trials > 0)) return 0;
+  const m = roundHalfEven(trials);
+  const k = roundHalfEven(trials * y);
+  if (k <= 0 || k >= m) return 0;
+  return (weight / trials) * (logGamma(m + 1) - logGamma(k + 1) - logGamma(m - k + 1));
+}
 
 export function rowFamily(family: FamilyName): RowFamily {
   const f = FAMILIES[family];

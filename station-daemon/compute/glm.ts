@@ -12,7 +12,8 @@
  *                    canonical parameter and cumulant: s(y) = y log y + (1−y) log(1−y) (binomial),
  *                    y log y − y (poisson), y²/2 (gaussian). The SDK's null deviance without offset.
  *   [4] deviance     Σ R's dev.resids at beta
- *   [5] loglik       binomial Σ w(y log μ + (1−y) log(1−μ)); poisson Σ w(y log μ − μ − log y!);
+ *   [5] loglik       binomial Σ w(y log μ + (1−y) log(1−μ)) + (w/m) log C(m, m·y), m the trials
+ *                    (w, or the cbind total); poisson Σ w(y log μ − μ − log y!);
  *                    gaussian Σ log w (the SDK completes it with the dispersion, as R's aic())
  *   [6] pearson      Σ w (y − μ)² / V(μ)
  *   [7] boundary     rows whose fitted mean is numerically 0 (or 1 for binomial), R's warning test
@@ -30,7 +31,7 @@ import { designColumns, parseFormula } from "../../common/formula.js";
 import type { Computation } from "../../common/job.js";
 import type { Table } from "../data/table.js";
 import { buildGlmDesign } from "./glm-design.js";
-import { rowFamily, rowLink } from "./glm-family.js";
+import { binomialCoefficientTerm, rowFamily, rowLink } from "./glm-family.js";
 
 export type GlmComputation = Extract<Computation, { kind: "glm" }>;
 
@@ -76,7 +77,8 @@ export function glmContribution(options: GlmContributionOptions): Float64Array {
     levels: computation.levels,
     weights: computation.weights,
   });
-  const { n, p, x, y, weights, offset } = d;
+  const { n, p, x, y, weights, trials, offset } = d;
+  const binomial = computation.family === "binomial";
   const beta = computation.beta;
   const start = beta.length === 0 && p > 0;
   if (!start && beta.length !== p) {
@@ -124,6 +126,7 @@ export function glmContribution(options: GlmContributionOptions): Float64Array {
     saturated += family.saturated(yr, w);
     deviance += family.devianceResidual(yr, mu, w);
     loglik += family.loglik(yr, mu, w);
+    if (binomial && weights) loglik += binomialCoefficientTerm(yr, w, trials ? trials[r] : w);
     pearson += (w * (yr - mu) * (yr - mu)) / variance;
     if (family.atBoundary(mu)) boundary++;
     const working = (w * muEta * muEta) / variance;

@@ -27,7 +27,7 @@
  */
 import { BadInput } from "../../common/errors.js";
 import type { Expr } from "../../common/expression.js";
-import { type ArithExpr, designColumns, formulaColumns, parseFormula, type ParsedFormula } from "../../common/formula.js";
+import { type ArithExpr, binomialTrials, designColumns, formulaColumns, parseFormula, type ParsedFormula } from "../../common/formula.js";
 import type { FamilyName, LinkName } from "../../common/job.js";
 import { GLM_HEADER_LENGTH, type GlmComputation } from "../compute/glm.js";
 import { columnTypes } from "../compute/glm-design.js";
@@ -165,7 +165,7 @@ const FAMILY_SQL: Record<FamilyName, FamilySql> = {
     saturated: (y, w) => `(${w} * (${xlogy(y, y)} + ${xlogy(`(1 - ${y})`, `(1 - ${y})`)}))`,
     startMu: (y, w) => `((${w} * ${y} + ${k(0.5)}) / (${w} + 1))`,
     atBoundary: (mu) => `(${mu} > ${k(1 - 10 * EPSILON)} OR ${mu} < ${k(10 * EPSILON)})`,
-    badResponse: (y) => `(${y} <> 0 AND ${y} <> 1)`,
+    badResponse: (y) => `(${y} < 0 OR ${y} > 1)`,
   },
   poisson: {
     variance: (mu) => mu,
@@ -239,6 +239,8 @@ interface ModelSql {
   /** Summed offsets over the row columns, or undefined. */
   offset?: string;
   hasWeights: boolean;
+  /** A `cbind(successes, failures)` response: its trials are the row column `trials`. */
+  hasTrials: boolean;
   /** Design columns that multiply numeric variables (the ones that can be non-finite). */
   numericDesign: number[];
 }
@@ -296,6 +298,12 @@ function modelSql(schema: SqlSchema, c: GlmComputation, formula: ParsedFormula, 
     rowColumns.push(["w", schema.numberValue(c.weights)]);
     complete.push("w IS NOT NULL");
   }
+  const trials = binomialTrials(formula);
+  if (trials) {
+    if (c.family !== "binomial") throw new BadInput(`${response.label} is a binomial response (successes, failures); fit it with family binomial`);
+    rowColumns.push(["trials", arithSql(schema, trials, params)]);
+    complete.push("trials IS NOT NULL");
+  }
   const offsets = formula.offsets.map((o, i) => {
     rowColumns.push([`o${i}`, arithSql(schema, o.expr, params)]);
     complete.push(`o${i} IS NOT NULL`);
@@ -318,6 +326,7 @@ function modelSql(schema: SqlSchema, c: GlmComputation, formula: ParsedFormula, 
     design: designSql,
     offset: offsets.length > 0 ? offsets.join(" + ") : undefined,
     hasWeights: c.weights !== undefined,
+    hasTrials: trials !== undefined,
     numericDesign,
     p: design.columns.length,
     names: design.columns.map((col) => col.name),
@@ -350,7 +359,16 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
   }
 
   const where = job.where ? ` WHERE (${whereSql(ctx.schema, job.where, params)}) IS TRUE` : "";
-  const w = m.hasWeights ? "w" : "1::float8";
+  // a cbind response weighs each row by its trials, as the kernel's glm-design.ts
+  const prior = m.hasWeights ? "w" : "1::float8";
+  const w = m.hasTrials ? `(${prior} * trials)` : prior;
+  // binomial()$aic's log C(m, k), which the per-row loglik leaves out (glm-family.ts binomialCoefficientTerm)
+  const trialsOf = m.hasTrials ? "trials" : "w";
+  const choose =
+    c.family === "binomial" && (m.hasWeights || m.hasTrials)
+      ? ` + (CASE WHEN ${trialsOf} > 0 AND round(${trialsOf} * y) > 0 AND round(${trialsOf} * y) < round(${trialsOf}) THEN ${w} / ${trialsOf} * ` +
+        `(${logGammaPlusOne(`round(${trialsOf})`, params)} - ${logGammaPlusOne(`round(${trialsOf} * y)`, params)} - ${logGammaPlusOne(`(round(${trialsOf}) - round(${trialsOf} * y))`, params)}) ELSE 0::float8 END)`
+      : "";
   const x = (j: number) => `x${j}`;
   const rows = `SELECT ${m.rowColumns.map(([n, e]) => `${e} AS ${n}`).join(", ")} FROM ${ctx.schema.relation} t${where} OFFSET 0`;
   const designed =
@@ -370,7 +388,7 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
   const u = start ? `working * (eta - off + (y - mu) / mueta)` : `${w} * (y - mu) * mueta / ${variance}`;
   const perRow =
     `SELECT s.*, ${w} * mueta * mueta / ${variance} AS working, ${family.devianceResidual("y", "mu", w)} AS dev, ` +
-    `${family.loglik("y", "mu", w, params)} AS ll, ${family.saturated("y", w)} AS sat, ${w} * (y - mu) * (y - mu) / ${variance} AS pearson, ` +
+    `${family.loglik("y", "mu", w, params)}${choose} AS ll, ${family.saturated("y", w)} AS sat, ${w} * (y - mu) * (y - mu) / ${variance} AS pearson, ` +
     `${family.atBoundary("mu")} AS boundary FROM (${stages}) s OFFSET 0`;
   // W·xᵢ once per row and column, as the kernel's inner loop does: p multiplications per row
   // instead of p(p+1)/2, and the same rounding as glmContribution's (W·xᵢ)·xⱼ.
@@ -394,6 +412,7 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
     `count(*) FILTER (WHERE bad_level) AS bad_level, ` +
     `count(*) FILTER (WHERE ${family.badResponse("y")}) AS bad_response, ` +
     `count(*) FILTER (WHERE ${m.hasWeights ? `w < 0 OR ${notFinite("w")}` : "false"}) AS bad_weight, ` +
+    `count(*) FILTER (WHERE ${m.hasTrials ? `trials < 0 OR ${notFinite("trials")}` : "false"}) AS bad_trials, ` +
     `count(*) FILTER (WHERE ${notFinite("off")}) AS bad_offset, ` +
     `count(*) FILTER (WHERE ${badDesign}) AS bad_design, ` +
     `ARRAY[${[...header, ...score, ...information].join(", ")}]::float8[] AS v ` +
@@ -407,10 +426,11 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
     if (r.complete !== true) continue;
     if (Number(r.bad_level) > 0) throw new BadInput("a factor in the model holds a level the station did not have when it started (the table changed); restart the station");
     if (Number(r.bad_weight) > 0) throw new BadInput("prior weights must be finite and non-negative (a row at this station has one that is not)");
+    if (Number(r.bad_trials) > 0) throw new BadInput(`the counts of ${formula.response.label} must be finite and non-negative`);
     if (Number(r.bad_offset) > 0) throw new BadInput(`the offset is not finite in a row (${formula.offsets.map((f) => f.label).join(" + ")})`);
     if (Number(r.bad_design) > 0) throw new BadInput("a design column has a non-finite value in a row at this station");
     if (Number(r.bad_response) > 0) {
-      throw new BadInput(c.family === "binomial" ? "a binomial response must be 0/1 (or boolean); a row at this station has another value" : "a poisson response cannot be negative; a row at this station has a negative value");
+      throw new BadInput(c.family === "binomial" ? "a binomial response must be 0/1, a boolean, or a proportion in [0, 1]; a row at this station has another value" : "a poisson response cannot be negative; a row at this station has a negative value");
     }
     out = Float64Array.from(r.v as number[]);
   }
