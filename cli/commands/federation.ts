@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ConfigInvalid } from "../../common/errors.js";
+import { ConfigInvalid, StationUnreachable } from "../../common/errors.js";
+import { Federation } from "../../sdk/federation.js";
 import { addToFederationFile } from "../../sdk/federation-file.js";
 import { parseArgs } from "../args.js";
 import { UsageError } from "../exit-codes.js";
@@ -15,6 +16,11 @@ const HELP = `werkplaats federation — the federation file analysts connect wit
       unless --replace (a station that was set up again). The file is validated and written
       atomically. --name, --study and --key (the researcher's key, relative to the file) set the
       file's defaults.
+  werkplaats federation check FEDERATION.json [--wait SECONDS] [--study ID] [--key PATH] [--json]
+      Connects to every station (TLS pinned, signed GetInfo) and lists what each offers. With
+      --wait, stations that are not listening yet are retried until they answer or SECONDS pass
+      (for scripts that start stations in the background). Exit 0 when all answer; otherwise the
+      exit code says why (3: a field of the file is wrong, 4: refused, 6: unreachable).
 `;
 
 export async function federationCommand(argv: string[]): Promise<number> {
@@ -24,6 +30,7 @@ export async function federationCommand(argv: string[]): Promise<number> {
     return sub ? 0 : 2;
   }
   if (sub === "add") return add(rest);
+  if (sub === "check") return check(rest);
   throw new UsageError(`unknown federation command "${sub}"\n${HELP}`);
 }
 
@@ -57,5 +64,44 @@ function add(argv: string[]): number {
   });
   const said = [added.length > 0 ? `added ${added.join(", ")}` : "", updated.length > 0 ? `updated ${updated.join(", ")}` : ""].filter(Boolean).join("; ");
   process.stdout.write(`${target}: ${said}; ${file.stations.length} station${file.stations.length === 1 ? "" : "s"} (${file.stations.map((s) => s.name).join(", ")})\n`);
+  return 0;
+}
+
+async function check(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(
+    argv,
+    { wait: { type: "string" }, study: { type: "string" }, key: { type: "string" }, json: { type: "boolean" } },
+    "federation check",
+  );
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError("usage: werkplaats federation check FEDERATION.json [--wait SECONDS]");
+  const waitSeconds = values.wait === undefined ? 0 : Number(values.wait);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new UsageError(`--wait takes a number of seconds, got "${values.wait}"`);
+  const until = Date.now() + waitSeconds * 1000;
+  let federation: Federation;
+  for (;;) {
+    try {
+      federation = await Federation.connect(positionals[0], { ...(values.study ? { study: values.study } : {}), ...(values.key ? { key: values.key } : {}), timeoutMs: 10_000 });
+      break;
+    } catch (err) {
+      // Only a station that is not there (yet) is worth waiting for; a wrong file or a refusal stays so.
+      if (!(err instanceof StationUnreachable) || Date.now() >= until) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    const datasets = await federation.datasets();
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ federation: federation.name, stations: federation.stations, datasets: datasets.map((d) => ({ name: d.name, stations: d.stations, columns: d.columns.map((c) => c.name) })) }) + "\n");
+    } else {
+      process.stdout.write(`federation ${federation.name}: ${federation.stations.length} stations answer (${federation.stations.join(", ")})\n`);
+      for (const d of datasets) process.stdout.write(`  dataset ${d.name}: ${d.columns.length} columns, at ${d.stations.join(", ")}\n`);
+    }
+  } finally {
+    federation.close();
+  }
   return 0;
 }

@@ -11,6 +11,7 @@ import { arithColumns, parseFormula, variableColumns } from "../../common/formul
 import { GlmModel, type PredictionRow } from "../../sdk/glm/index.js";
 import { isFileSource, loadConfig } from "../../station-daemon/config.js";
 import { openDatasetSource } from "../../station-daemon/sources/index.js";
+import { evaluateWhere } from "../../station-daemon/compute/filter.js";
 import type { Column, Table } from "../../station-daemon/data/table.js";
 import { parseArgs } from "../args.js";
 import { UsageError } from "../exit-codes.js";
@@ -35,6 +36,9 @@ at the station.
                          one cut-point gives low/high, more give "group 1", "group 2", …
   --id COLUMN            also copy this column (a client number) into the output
   --json                 print a summary (rows, scored, empty, counts per risk group) as JSON
+  --where-as-fitted      leave rows outside the subset the model was fitted on (its where, from
+                         its provenance) with an empty score; without it they are scored, with a
+                         warning saying how many
 
 The output has one line per row of the dataset, in file order:
   row          1 for the first data row of the file (the line after the header), 2 for the next, …
@@ -58,6 +62,7 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
       cutpoints: { type: "string" },
       id: { type: "string" },
       json: { type: "boolean" },
+      "where-as-fitted": { type: "boolean" },
     },
     "station score",
   );
@@ -94,6 +99,27 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
   const needed = modelColumns(model);
   checkColumns({ model, table, needed, station: config.name, id: values.id });
   const scores = scoreRows({ model, table, needed, type });
+  // A model fitted on a subset (age >= 65) says nothing sure about rows outside it. Scoring them
+  // is the default (a steward may want every client sorted), but never silently.
+  const fittedWhere = model.provenance?.where;
+  let outside = 0;
+  if (fittedWhere) {
+    const inside = evaluateWhere(table, fittedWhere);
+    for (let i = 0; i < table.rowCount; i++) {
+      if (inside[i]) continue;
+      outside++;
+      if (values["where-as-fitted"]) scores[i] = NaN;
+    }
+    if (outside > 0) {
+      const whereText = model.provenance?.whereText ?? "its where-expression";
+      process.stderr.write(
+        values["where-as-fitted"]
+          ? `station ${config.name}: ${outside} of ${table.rowCount} rows are outside the model's subset (${whereText}) and are left empty\n`
+          : `warning: the model was fitted only on rows where ${whereText}; ${outside} of ${table.rowCount} rows of ${source.name} are outside that subset and are scored anyway, ` +
+              `where its estimates may not hold (--where-as-fitted leaves them empty)\n`,
+      );
+    }
+  }
 
   const kind = type === "link" ? "linear_predictor" : binomial ? "probability" : "mean";
   const header = ["row", ...(values.id ? [values.id] : []), kind, ...(binomial ? ["risk_group"] : [])];
@@ -129,6 +155,7 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
     rows: table.rowCount,
     scored: table.rowCount - empty,
     empty,
+    ...(fittedWhere ? { fitted_where: model.provenance?.whereText ?? null, outside_fitted_where: outside } : {}),
     ...(binomial ? { cutpoints, risk_groups: Object.fromEntries(labels.map((l, g) => [l, groupCounts[g]])) } : {}),
     out: resolve(values.out),
   };
@@ -138,7 +165,7 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
     const groups = binomial ? `; risk groups: ${labels.map((l, g) => `${l} ${groupCounts[g]}`).join(", ")}` : "";
     process.stdout.write(
       `station ${config.name}: scored ${summary.scored} of ${summary.rows} rows of ${source.name} with ${model.formula}` +
-        `${empty > 0 ? ` (${empty} with a missing value left empty)` : ""}${groups}\nwritten to ${summary.out}\n`,
+        `${empty > 0 ? ` (${empty} left empty: a missing value${values["where-as-fitted"] && outside > 0 ? " or outside the model's subset" : ""})` : ""}${groups}\nwritten to ${summary.out}\n`,
     );
   }
   return 0;

@@ -231,7 +231,7 @@ async function start(argv: string[]): Promise<number> {
     // Under npx (or an npm script) the station runs as npm → sh -c → node, and npm does not pass
     // a SIGTERM on: `kill` of the npx process would leave the station listening, reparented. So a
     // station npm started lives as long as the process that launched it.
-    else if (process.env.npm_lifecycle_event !== undefined && process.ppid > 1) whenParentIsGone(process.ppid, stop);
+    else if (process.env.npm_lifecycle_event !== undefined && process.ppid > 1) whenParentIsGone(process.ppid, stop, 250);
   });
   return 0;
 }
