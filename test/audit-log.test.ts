@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { stationAuditCommand } from "../cli/commands/station-audit.js";
 import { toHex } from "../common/hex.js";
 import { AUDIT_GENESIS, AuditLog, type AuditRecord, verifyAuditLog } from "../station-daemon/governance/audit-log.js";
+import { tempDir } from "./helpers/temp.js";
 
 const secretKey = ed25519.utils.randomSecretKey();
 const identity = { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
@@ -29,7 +29,7 @@ function record(i: number, over: Partial<AuditRecord> = {}): AuditRecord {
 
 /** A closed log: open checkpoint, `count` requests, shutdown checkpoint. */
 async function makeLog(count: number, options: { checkpointEvery?: number } = {}): Promise<{ dir: string; file: string }> {
-  const dir = mkdtempSync(join(tmpdir(), "wp-audit-"));
+  const dir = tempDir("wp-audit-");
   const log = await AuditLog.open({ dir, identity, checkpointIntervalMs: 0, ...options });
   await Promise.all(Array.from({ length: count }, (_, i) => log.append(record(i))));
   await log.close();
@@ -65,7 +65,7 @@ describe("audit log", () => {
   });
 
   it("notes an unclean stop when reopened after a crash", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wp-audit-"));
+    const dir = tempDir("wp-audit-");
     const log = await AuditLog.open({ dir, identity, checkpointIntervalMs: 0 });
     await log.append(record(0)); // no close(): the station "crashed"
     const again = await AuditLog.open({ dir, identity, checkpointIntervalMs: 0 });
@@ -77,7 +77,7 @@ describe("audit log", () => {
   });
 
   it("has every line on disk when append() resolves", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wp-audit-"));
+    const dir = tempDir("wp-audit-");
     const log = await AuditLog.open({ dir, identity, checkpointIntervalMs: 0 });
     await log.append(record(0, { where: "marker-1" }));
     expect(readFileSync(log.file, "utf8")).toContain("marker-1");
