@@ -101,7 +101,7 @@ describe("joining a federation with the command line", () => {
       const lines = readFileSync(join(s.dir, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; study?: string });
       expect(lines.filter((l) => l.type === "request" && l.study === "falls-2026").length).toBeGreaterThan(3);
     }
-  });
+  }, 240_000); // seventeen command runs, each a fresh Node process, on a shared two-core machine
 
   it("refuses a roster that does not list the station under its own key", async () => {
     const dir = join(work, "stations", "gp");
