@@ -170,6 +170,20 @@ describe("a station without a roster", () => {
   });
 });
 
+describe("station start", () => {
+  it("names the listen field when the port is taken (exit 3), instead of a stack trace", async () => {
+    const twin = join(work, "twin");
+    expect((await cli(["station", "init", twin, "--name", "twin", "--data", `fall_risk=${files[0]}`, "--listen", entries[0].address])).code).toBe(0);
+    const { child } = await startStation(dirs[0]);
+    const second = await cli(["station", "start", twin]);
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(/station\.json: field "listen" is 127\.0\.0\.1:\d+, where this station cannot listen: .*give each its own port/);
+    expect(second.stderr).not.toMatch(/internal error/);
+    await stopAll();
+    expect(child.exitCode).toBe(0);
+  });
+});
+
 describe("station roster", () => {
   it("names an address that is not where the station listens", async () => {
     const file = variant("wrong-address", (s) => (s[0].address = "127.0.0.1:1"));
@@ -271,6 +285,14 @@ describe("usage messages", () => {
     expect(run.stderr).toMatch(/unknown option --bi \(did you mean --by\?\)/);
     const other = await cli(["station", "init", join(work, "x"), "--nmae", "x"]);
     expect(other.stderr).toMatch(/did you mean --name\?/);
+  });
+
+  it("lists federation add and check in the help", async () => {
+    const help = await cli(["--help"]);
+    expect(help.stdout).toContain("werkplaats federation add F ENTRY.json…");
+    const sub = await cli(["federation", "--help"]);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toContain("werkplaats federation check FEDERATION.json [--wait SECONDS]");
   });
 
   it("says in query --help what the tables print for a withheld cell", async () => {

@@ -217,8 +217,18 @@ async function start(argv: string[]): Promise<number> {
       error: (m) => process.stderr.write(`[${new Date().toISOString()}] ERROR ${m}\n`),
     },
   });
-  const address = await station.start();
+  let address: string;
+  try {
+    address = await station.start();
+  } catch (err) {
+    await station.stop();
+    // The usual cause: two stations on one machine left at the default port.
+    throw new ConfigInvalid(`${join(resolve(dir), CONFIG_FILE)}: field "listen" is ${station.config.listen}, where this station cannot listen: ${(err as Error).message} (another station there? give each its own port: werkplaats station init --listen HOST:PORT, or edit "listen")`);
+  }
   process.stdout.write(`station ${station.config.name} listening on ${address}\n`);
+  if (station.config.roster.length === 0) {
+    process.stderr.write(`station ${station.config.name}: roster is empty: it answers GetInfo but refuses jobs until werkplaats station roster ${dir} --federation FEDERATION.json (then restart it)\n`);
+  }
   await new Promise<void>((done) => {
     const stop = (signal: string) => {
       process.stderr.write(`station ${station.config.name}: ${signal}, stopping\n`);
