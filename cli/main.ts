@@ -2,6 +2,7 @@
 import { WerkplaatsError } from "../common/errors.js";
 import { SOFTWARE_VERSION } from "../common/version.js";
 import { demoCommand } from "./commands/demo.js";
+import { federationCommand } from "./commands/federation.js";
 import { glmCommand } from "./commands/glm.js";
 import { keysCommand } from "./commands/keys.js";
 import { kernelCommand } from "./commands/kernel.js";
@@ -18,6 +19,8 @@ Usage:
   werkplaats demo                        three local stations, a short analysis, exit 0
   werkplaats synth SCENARIO …            synthetic station CSVs + truth.json
   werkplaats station init|start DIR      set up and run an organisation's station
+  werkplaats station roster DIR --federation F  check the station's entry, take the members
+  werkplaats federation add F ENTRY.json…  assemble the federation file from stations' entries
   werkplaats station policy check DIR    validate a policy without starting
   werkplaats station audit DIR [--verify] read and verify the audit log
   werkplaats station score DIR --model M  apply a saved model to the station's own rows
@@ -36,6 +39,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo: demoCommand,
   synth: synthCommand,
   station: stationCommand,
+  federation: federationCommand,
   kernel: kernelCommand,
   glm: glmCommand,
   query: queryCommand,

@@ -3,7 +3,7 @@
  * it: when that one dies without stopping it — a notebook kernel or script killed with SIGKILL —
  * the helper notices within a second and stops too, instead of lingering.
  */
-export function whenParentIsGone(parentPid: number, stop: (reason: string) => void): void {
+export function whenParentIsGone(parentPid: number, stop: (reason: string) => void, intervalMs = 1000): void {
   const watch = setInterval(() => {
     try {
       process.kill(parentPid, 0);
@@ -11,6 +11,6 @@ export function whenParentIsGone(parentPid: number, stop: (reason: string) => vo
       clearInterval(watch);
       stop(`parent process ${parentPid} is gone`);
     }
-  }, 1000);
+  }, intervalMs);
   watch.unref();
 }

@@ -24,6 +24,13 @@ export const REQUEST_AUTH_METADATA = {
   signature: "werkplaats-signature",
 } as const;
 
+/**
+ * Unsigned metadata: the identity key the SDK addressed the request to. Only a hint for the
+ * station's refusal message when a federation file lists the wrong key (the signature, which binds
+ * the key, is what is checked).
+ */
+export const AUDIENCE_METADATA = "werkplaats-audience";
+
 export const NONCE_BYTES = 16;
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;

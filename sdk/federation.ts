@@ -12,7 +12,7 @@ import { type FederationFile, readFederationFile, validateFederation } from "./f
 import { DatasetQuery } from "./query/dataset-query.js";
 import { type FederatedDataset, findDataset, mergeSchemas } from "./schemas.js";
 import { loadResearcherKeys } from "./auth/researcher-keys.js";
-import { type Researcher, StationClient } from "./station-client.js";
+import { type Researcher, StationClient, StationMismatch } from "./station-client.js";
 import { type ReplayOptions, type ReplayReport, type Replayable, replay } from "./replay.js";
 
 export interface ConnectOptions {
@@ -56,11 +56,14 @@ export class Federation {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const minStations = file.minStations ?? 3;
     const researcher = researcherFrom(file, options);
-    const created = await Promise.allSettled(file.stations.map((s) => StationClient.create(s, researcher, timeoutMs)));
+    const origin = typeof source === "string" ? source : "the federation";
+    const created = await Promise.allSettled(file.stations.map((s, index) => StationClient.create(s, researcher, timeoutMs, { file: origin, index })));
     const unreachable = created.flatMap((c) => (c.status === "rejected" ? [c.reason as Error] : []));
     if (unreachable.length > 0) {
       created.forEach((c) => c.status === "fulfilled" && c.value.close());
-      if (unreachable.length === 1) throw unreachable[0];
+      // A mismatch is a mistake in the file: said as it is, before any station that is merely down.
+      const mismatch = unreachable.find((e) => e instanceof StationMismatch);
+      if (unreachable.length === 1 || mismatch) throw mismatch ?? unreachable[0];
       throw new StationUnreachable(
         file.stations.filter((_, i) => created[i].status === "rejected").map((s) => s.name).join(", "),
         file.stations.filter((_, i) => created[i].status === "rejected").map((s) => s.address).join(", "),

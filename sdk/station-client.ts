@@ -4,7 +4,8 @@
  * and failures that come back as typed errors naming the station.
  */
 import * as grpc from "@grpc/grpc-js";
-import { type ErrorCode, StationError, StationUnreachable, isErrorCode } from "../common/errors.js";
+import { ConfigInvalid, type ErrorCode, StationError, StationUnreachable, isErrorCode } from "../common/errors.js";
+import { AUDIENCE_METADATA } from "../common/request-statement.js";
 import { ERROR_CODE_METADATA_KEY, MAX_MESSAGE_BYTES, stationClientConstructor, stationServiceDefinition } from "../common/protos.js";
 import type { StationInfo } from "../common/schema.js";
 import { PinMismatch, fetchPinnedCertificate, pinnedChannelCredentials } from "./auth/pinned-tls.js";
@@ -22,6 +23,33 @@ export interface StationEntry {
   certificate?: string;
 }
 
+/** Where a station's entry came from, so that a wrong key or fingerprint can be named as a field of a file. */
+export interface EntryOrigin {
+  /** The federation file, or a description of where the entries came from. */
+  file: string;
+  /** The entry's index in its `stations` list. */
+  index: number;
+}
+
+/**
+ * The federation file's entry does not describe the station found at its address: another
+ * identity key or TLS certificate. A configuration mistake to fix in the file (exit 3) — or an
+ * impostor; either way nothing is sent to it.
+ */
+export class StationMismatch extends ConfigInvalid {
+  constructor(
+    readonly station: string,
+    readonly address: string,
+    readonly field: "identityKey" | "tlsFingerprint",
+    origin: EntryOrigin | undefined,
+    detail: string,
+  ) {
+    const what = field === "identityKey" ? "identity key" : "TLS certificate";
+    const where = origin ? `${origin.file} lists (field stations[${origin.index}].${field})` : `its federation entry lists (field ${field})`;
+    super(`station ${station} at ${address} presented a different ${what} than ${where}: ${detail}`);
+  }
+}
+
 /** Who is asking: the researcher's signing key and the study the request falls under. */
 export interface Researcher {
   secretKey: Uint8Array;
@@ -37,9 +65,11 @@ export class StationClient {
   private readonly entry: StationEntry;
   private readonly researcher: Researcher;
   private readonly client: grpc.Client;
+  private readonly origin: EntryOrigin | undefined;
 
-  private constructor(entry: StationEntry, researcher: Researcher, certificate: string) {
+  private constructor(entry: StationEntry, researcher: Researcher, certificate: string, origin?: EntryOrigin) {
     this.entry = entry;
+    this.origin = origin;
     this.name = entry.name;
     this.address = entry.address;
     this.identityKey = entry.identityKey;
@@ -58,17 +88,19 @@ export class StationClient {
   }
 
   /** Gets the station's certificate (from the entry, or from the station itself, checked against the pin). */
-  static async create(entry: StationEntry, researcher: Researcher, timeoutMs: number): Promise<StationClient> {
+  static async create(entry: StationEntry, researcher: Researcher, timeoutMs: number, origin?: EntryOrigin): Promise<StationClient> {
     let certificate = entry.certificate;
     if (!certificate) {
       try {
         certificate = await fetchPinnedCertificate({ address: entry.address, fingerprint: entry.tlsFingerprint, timeoutMs });
       } catch (err) {
-        if (err instanceof PinMismatch) throw new StationUnreachable(entry.name, entry.address, `refusing an impostor: ${err.message}`);
+        if (err instanceof PinMismatch) {
+          throw new StationMismatch(entry.name, entry.address, "tlsFingerprint", origin, `it presents ${err.presented}, the file pins ${err.expected}; nothing was sent to it (if the station was set up again, update its entry: werkplaats federation add --replace)`);
+        }
         throw new StationUnreachable(entry.name, entry.address, (err as Error).message);
       }
     }
-    return new StationClient(entry, researcher, certificate);
+    return new StationClient(entry, researcher, certificate, origin);
   }
 
   async getInfo(timeoutMs: number): Promise<StationInfo> {
@@ -102,6 +134,7 @@ export class StationClient {
       }),
       metadata,
     );
+    metadata.set(AUDIENCE_METADATA, this.identityKey);
     return new Promise((resolve, reject) => {
       fn.call(this.client, request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(this.translate(err, method, timeoutMs));
@@ -116,6 +149,10 @@ export class StationClient {
 
   private translate(err: grpc.ServiceError, method: string, timeoutMs: number): Error {
     const code = err.metadata?.get(ERROR_CODE_METADATA_KEY)?.[0];
+    if (code === "CONFIG_INVALID" && /was addressed under identity key/.test(err.details)) {
+      const actual = /its identity key is ([0-9a-f]{64})/.exec(err.details)?.[1];
+      return new StationMismatch(this.name, this.address, "identityKey", this.origin, `it is ${actual ?? "another key"}, the file lists ${this.identityKey}`);
+    }
     if (typeof code === "string" && isErrorCode(code)) return new StationError(this.name, code as ErrorCode, err.details);
     if (err.code === grpc.status.UNAVAILABLE) return new StationUnreachable(this.name, this.address, err.details || "connection refused");
     if (err.code === grpc.status.DEADLINE_EXCEEDED) {

@@ -113,7 +113,20 @@ export interface InitOptions {
    * A researcher allowed everything under a default policy (study `study`, default "demo");
    * without one the policy has no studies and the station refuses every request.
    */
-  allowResearcher?: { key: string; name?: string; study?: string };
+  allowResearcher?: { key: string; name?: string; study?: string; purpose?: string; dpia?: string };
+}
+
+/**
+ * Where `werkplaats station init` makes a station listen unless told otherwise: loopback only (a
+ * new station is not reachable from the network until its steward says so) on a fixed port, so
+ * that the address in the federation file is known before the station first starts.
+ */
+export const DEFAULT_LISTEN = "127.0.0.1:7443";
+
+/** True for an address only this machine can reach. */
+export function isLoopbackListen(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 /**
@@ -147,6 +160,11 @@ export function initStation(options: InitOptions): { config: StationConfig; publ
   const policy = options.allowResearcher
     ? defaultPolicy({ researcherKey: options.allowResearcher.key, researcherName: options.allowResearcher.name, study: options.allowResearcher.study })
     : { version: 1, studies: [] };
+  if (options.allowResearcher?.purpose || options.allowResearcher?.dpia) {
+    const study = (policy.studies as Array<Record<string, unknown>>)[0];
+    if (options.allowResearcher.purpose) study.purpose = options.allowResearcher.purpose;
+    if (options.allowResearcher.dpia) study.dpia = options.allowResearcher.dpia;
+  }
   validatePolicy(policy, { file: join(dir, POLICY_FILE) });
   writeFileAtomic(join(dir, SECRET_KEY_FILE), toHex(secretKey) + "\n", { mode: 0o600 });
   writeFileAtomic(join(dir, PUBLIC_KEY_FILE), publicKey + "\n");

@@ -12,6 +12,7 @@ import { columnsOf } from "../common/expression.js";
 import { toHex, fromHex } from "../common/hex.js";
 import type { JobSpec } from "../common/job.js";
 import { MAX_MESSAGE_BYTES, stationServiceDefinition } from "../common/protos.js";
+import { AUDIENCE_METADATA } from "../common/request-statement.js";
 import { requestAuthFromMetadata } from "../sdk/auth/sign-request.js";
 import { formatWhere } from "../sdk/query/where.js";
 import { PROTOCOL_VERSION, type DatasetInfo, type StationInfo } from "../common/schema.js";
@@ -105,7 +106,12 @@ export class Station {
     this.jobs = new SecureJobs({
       name: options.config.name,
       identitySecretKey: options.identity.secretKey,
-      roster: options.config.roster.map((e) => ({ name: e.name, identityKey: fromHex(e.identityKey, `roster key of ${e.name}`, 32) })),
+      // A station without a roster yet (just initialised) still starts and answers GetInfo, so its
+      // steward can check it; it is its own only member, and startJob refuses jobs with the reason.
+      roster: (options.config.roster.length > 0 ? options.config.roster : [{ name: options.config.name, identityKey: toHex(options.identity.publicKey) }]).map((e) => ({
+        name: e.name,
+        identityKey: fromHex(e.identityKey, `roster key of ${e.name}`, 32),
+      })),
       minStations: options.config.minStations,
       log: (message) => options.log.info(message),
     });
@@ -255,6 +261,9 @@ export class Station {
    * secure-aggregation participant, which re-decodes the job and checks its digest again.
    */
   private async startJob(req: Parameters<SecureJobs["acceptJob"]>[0], caller: Caller, details: AuditDetails): Promise<{ response: unknown; audit: JobAudit }> {
+    if (this.config.roster.length === 0) {
+      throw new ConfigInvalid(`station ${this.config.name} has no roster yet: its steward must run werkplaats station roster DIR --federation FEDERATION.json and restart it`);
+    }
     const accepted = this.jobs.acceptJob(req);
     const { job } = accepted;
     Object.assign(details, { computation: job.computation.kind, dataset: job.dataset, columns: job.where ? columnsOf(job.where) : [], where: job.where ? formatWhere(job.where) : null });
@@ -367,6 +376,7 @@ export class Station {
           now: Date.now(),
           replayCache: this.state.replayCache,
           stationName: this.config.name,
+          audience: call.metadata.get(AUDIENCE_METADATA)[0]?.toString(),
         });
         const result = handler(call.request, caller, auditBase);
         if (result instanceof Promise) result.then(answer, fail);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEntryPoint } from "../common/package-root.js";
 import { writeScenario } from "../synth/index.js";
 import { isTrue, num, readRows } from "./helpers/pooled.js";
-import { runCli as cli } from "./helpers/cli.js";
+import { freePort, runCli as cli } from "./helpers/cli.js";
 
 
 
@@ -53,9 +53,11 @@ describe("joining a federation with the command line", () => {
     for (const file of files) {
       const name = basename(file, ".csv");
       const dir = join(work, "stations", name);
-      const init = await cli(["station", "init", dir, "--name", name, "--data", `fall_risk=${file}`, "--allow-researcher", researcherPub, "--study", "falls-2026", "--json"]);
+      const listen = `127.0.0.1:${await freePort()}`;
+      const init = await cli(["station", "init", dir, "--name", name, "--data", `fall_risk=${file}`, "--listen", listen, "--allow-researcher", researcherPub, "--study", "falls-2026", "--json"]);
       expect(init.code, init.stderr).toBe(0);
-      const printed = JSON.parse(init.stdout) as { identityKey: string; tlsFingerprint: string };
+      const printed = JSON.parse(init.stdout) as { address: string; identityKey: string; tlsFingerprint: string };
+      expect(printed.address).toBe(listen);
       stations.push({ name, dir, ...printed });
       const check = await cli(["station", "policy", "check", dir]);
       expect(check.code, check.stderr).toBe(0);
@@ -70,7 +72,7 @@ describe("joining a federation with the command line", () => {
           name: "regio-test",
           study: "falls-2026",
           key: join(work, "researcher", "researcher.key"),
-          stations: stations.map((s) => ({ name: s.name, address: s.address ?? "127.0.0.1:1", identityKey: s.identityKey, tlsFingerprint: s.tlsFingerprint })),
+          stations: stations.map((s) => ({ name: s.name, address: s.address, identityKey: s.identityKey, tlsFingerprint: s.tlsFingerprint })),
         }),
       );
     writeFederation();
@@ -81,9 +83,8 @@ describe("joining a federation with the command line", () => {
     for (const s of stations) {
       const { child, address } = await startStation(s.dir);
       running.push(child);
-      s.address = address;
+      expect(address).toBe(s.address);
     }
-    writeFederation();
 
     const query = await cli(["query", "--federation", federationFile, "--dataset", "fall_risk", "--where", "age >= 65 and diabetes", "--json", "count", "--by", "sex"]);
     expect(query.code, query.stderr).toBe(0);
@@ -108,7 +109,7 @@ describe("joining a federation with the command line", () => {
       const lines = readFileSync(join(s.dir, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; study?: string });
       expect(lines.filter((l) => l.type === "request" && l.study === "falls-2026").length).toBeGreaterThan(3);
     }
-  });
+  }, 240_000); // seventeen command runs, each a fresh Node process, on a shared two-core machine
 
   it("refuses a roster that does not list the station under its own key", async () => {
     const dir = join(work, "stations", "gp");
@@ -118,6 +119,6 @@ describe("joining a federation with the command line", () => {
     writeFileSync(other, JSON.stringify(fed));
     const run = await cli(["station", "roster", dir, "--federation", other]);
     expect(run.code).toBe(3);
-    expect(run.stderr).toMatch(/another identity key/);
+    expect(run.stderr).toMatch(/field "stations\[0\]\.identityKey" lists gp with another identity key/);
   });
 });

@@ -3,14 +3,14 @@
  * "federation" that sums station vectors, and the statsmodels oracle over the pooled rows.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Column, Table } from "../station-daemon/data/table.js";
 import { glmContribution } from "../station-daemon/compute/glm.js";
 import { glmEvaluateContribution } from "../station-daemon/compute/glm-evaluate.js";
 import type { GlmAggregate, GlmEvaluateComputation } from "../sdk/glm/index.js";
+import { tempDir } from "./helpers/temp.js";
 
 export type ColumnData = (number | null)[] | (boolean | null)[] | (string | null)[];
 
@@ -134,7 +134,7 @@ function runOracle<T>(request: object): T {
   return JSON.parse(r.stdout) as T;
 }
 
-export const workDir = mkdtempSync(join(tmpdir(), "werkplaats-glm-"));
+export const workDir = tempDir("werkplaats-glm-");
 
 export function writeCsv(name: string, data: Record<string, ColumnData>): string {
   const path = join(workDir, name);

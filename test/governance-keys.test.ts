@@ -1,17 +1,17 @@
-import { existsSync, mkdtempSync, readFileSync, statSync, chmodSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { keysCommand } from "../cli/commands/keys.js";
 import { toHex } from "../common/hex.js";
 import { loadResearcherKeys } from "../sdk/auth/researcher-keys.js";
+import { tempDir } from "./helpers/temp.js";
 
 describe("werkplaats keys new", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("writes researcher.key with mode 0600 and researcher.pub, and refuses to overwrite them", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "wp-keys-")), "alice");
+    const dir = join(tempDir("wp-keys-"), "alice");
     const out = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
     expect(await keysCommand(["new", "--out", dir, "--json"])).toBe(0);
     const printed = JSON.parse(String(out.mock.calls[0][0]));
@@ -28,7 +28,7 @@ describe("werkplaats keys new", () => {
   });
 
   it("refuses to load a secret key that others can read", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wp-keys-"));
+    const dir = tempDir("wp-keys-");
     vi.spyOn(process.stdout, "write").mockImplementation(() => true);
     await keysCommand(["new", "--out", dir]);
     chmodSync(join(dir, "researcher.key"), 0o644);

@@ -8,6 +8,7 @@ import type { JobSpec } from "../common/job.js";
 import type { Column, Table } from "../station-daemon/data/table.js";
 import { checkDisclosure, checkRequest } from "../station-daemon/governance/policy-check.js";
 import { DEFAULT_DISCLOSURE, checkPolicyStations, defaultPolicy, expectedStations, loadPolicy, validatePolicy } from "../station-daemon/governance/policy.js";
+import { tempDir } from "./helpers/temp.js";
 
 const alice = "a".repeat(64);
 const bob = "b".repeat(64);
@@ -211,7 +212,7 @@ describe("checkDisclosure on the station's own contribution", () => {
 describe("werkplaats station policy check", () => {
   afterEach(() => vi.restoreAllMocks());
   it("exits 0 for a valid policy and 3 naming the field for a typo", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wp-policy-"));
+    const dir = tempDir("wp-policy-");
     writeFileSync(join(dir, "fall.csv"), "age,sex,fell_12m,region\n70,F,true,R01\n");
     writeFileSync(join(dir, "station.json"), JSON.stringify({ name: "gp", listen: "127.0.0.1:0", datasets: [{ name: "fall_risk", file: "fall.csv", format: "csv" }], roster: [], minStations: 3 }));
     writeFileSync(join(dir, "policy.json"), JSON.stringify(policyJson({ datasets: [{ name: "fall_risk", columns: ["age", "sex"] }] })));

@@ -8,6 +8,7 @@ import { certificateFingerprint as sdkFingerprint, fetchPinnedCertificate, norma
 import { certificateFingerprint, createStationTls, loadStationTls, stationServerCredentials, writeStationTls } from "../station-daemon/governance/tls.js";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { createSelfSignedCertificate } from "../station-daemon/governance/self-signed-certificate.js";
+import { tempDir } from "./helpers/temp.js";
 
 /** A station serving GetInfo only, over TLS with the given material, on a free loopback port. */
 async function serve(tls: { certificate: string; privateKey: string }, name: string): Promise<{ server: grpc.Server; address: string }> {
@@ -110,7 +111,7 @@ describe("station TLS with a pinned self-signed certificate", () => {
   });
 
   it("writes the key with mode 0600, refuses to overwrite, and loads what it wrote", () => {
-    const dir = mkdtempSync(join(tmpdir(), "wp-tls-"));
+    const dir = tempDir("wp-tls-");
     const written = writeStationTls(dir, { name: "gp" });
     expect(statSync(join(dir, "tls.key")).mode & 0o777).toBe(0o600);
     expect(loadStationTls(dir).fingerprint).toBe(written.fingerprint);

@@ -53,7 +53,9 @@ Options:
   --log-format text|json     what goes to stderr: human lines (default) or one JSON object per
                              event ({"time","level","command","event",…}) for log collectors
 
-Withheld cells print as "x" (in JSON: null with "suppressed": true and a "reason").
+Withheld cells print as "suppressed" in count tables and as "x" in the wider tables (crosstab,
+histogram, quantile, standardised-rate), with the reason below the table; in JSON they are null
+with "suppressed": true and a "reason".
 
 Examples:
   werkplaats query --federation fed.json --dataset neighbourhood count --by district,sex

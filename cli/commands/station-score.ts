@@ -13,6 +13,7 @@ import { GlmModel, type PredictionRow } from "../../sdk/glm/index.js";
 import { type StationConfig, isFileSource, loadConfig, loadIdentity } from "../../station-daemon/config.js";
 import { AUDIT_LOG_FILE, AuditLog, type AuditRecord } from "../../station-daemon/governance/audit-log.js";
 import { openDatasetSource } from "../../station-daemon/sources/index.js";
+import { evaluateWhere } from "../../station-daemon/compute/filter.js";
 import type { Column, Table } from "../../station-daemon/data/table.js";
 import { parseArgs } from "../args.js";
 import { UsageError } from "../exit-codes.js";
@@ -38,6 +39,9 @@ at the station.
                          one cut-point gives low/high, more give "group 1", "group 2", …
   --id COLUMN            also copy this column (a client number) into the output
   --json                 print a summary (rows, scored, empty, counts per risk group) as JSON
+  --where-as-fitted      leave rows outside the subset the model was fitted on (its where, from
+                         its provenance) with an empty score; without it they are scored, with a
+                         warning saying how many
 
 Every run is recorded in the station's audit log (who ran it, the model, the dataset, the rows
 scored and the output file), in the same keyed chain as the station's requests: a running station
@@ -65,6 +69,7 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
       cutpoints: { type: "string" },
       id: { type: "string" },
       json: { type: "boolean" },
+      "where-as-fitted": { type: "boolean" },
     },
     "station score",
   );
@@ -106,7 +111,7 @@ export async function stationScoreCommand(argv: string[]): Promise<number> {
 }
 
 async function score(
-  values: { dataset?: string; out?: string; id?: string; json?: boolean; model?: string },
+  values: { dataset?: string; out?: string; id?: string; json?: boolean; model?: string; "where-as-fitted"?: boolean },
   dir: string,
   config: StationConfig,
   model: GlmModel,
@@ -138,7 +143,8 @@ async function score(
     await audit.append(record({ outcome: known ? "refused" : "error", reason }));
     throw err;
   }
-  const { source, table, needed, text, empty, groupCounts } = scored;
+  const { source, table, needed, text, empty, groupCounts, outside } = scored;
+  const fittedWhere = model.provenance?.where;
   await audit.append(record({ dataset: source.name, columns: needed, bytes: Buffer.byteLength(text), local: { ...local, rows: table.rowCount, scored: table.rowCount - empty } }));
   try {
     // Row-level scores: readable by the station's operator only.
@@ -155,6 +161,7 @@ async function score(
     rows: table.rowCount,
     scored: table.rowCount - empty,
     empty,
+    ...(fittedWhere ? { fitted_where: model.provenance?.whereText ?? null, outside_fitted_where: outside } : {}),
     ...(binomial ? { cutpoints, risk_groups: Object.fromEntries(labels.map((l, g) => [l, groupCounts[g]])) } : {}),
     out: resolve(values.out!),
   };
@@ -164,7 +171,7 @@ async function score(
     const groups = binomial ? `; risk groups: ${labels.map((l, g) => `${l} ${groupCounts[g]}`).join(", ")}` : "";
     process.stdout.write(
       `station ${config.name}: scored ${summary.scored} of ${summary.rows} rows of ${source.name} with ${model.formula}` +
-        `${empty > 0 ? ` (${empty} with a missing value left empty)` : ""}${groups}\nwritten to ${summary.out}\n`,
+        `${empty > 0 ? ` (${empty} left empty: a missing value${values["where-as-fitted"] && outside > 0 ? " or outside the model's subset" : ""})` : ""}${groups}\nwritten to ${summary.out}\n`,
     );
   }
   return 0;
@@ -177,10 +184,12 @@ interface ScoredRows {
   text: string;
   empty: number;
   groupCounts: number[];
+  /** Rows outside the subset the model was fitted on (0 when it was fitted on all rows). */
+  outside: number;
 }
 
 async function scoreDataset(
-  values: { dataset?: string; id?: string },
+  values: { dataset?: string; id?: string; "where-as-fitted"?: boolean },
   dir: string,
   config: StationConfig,
   model: GlmModel,
@@ -202,6 +211,28 @@ async function scoreDataset(
   const needed = modelColumns(model);
   checkColumns({ model, table, needed, station: config.name, id: values.id });
   const scores = scoreRows({ model, table, needed, type });
+
+  // A model fitted on a subset (age >= 65) says nothing sure about rows outside it. Scoring them
+  // is the default (a steward may want every client sorted), but never silently.
+  const fittedWhere = model.provenance?.where;
+  let outside = 0;
+  if (fittedWhere) {
+    const inside = evaluateWhere(table, fittedWhere);
+    for (let i = 0; i < table.rowCount; i++) {
+      if (inside[i]) continue;
+      outside++;
+      if (values["where-as-fitted"]) scores[i] = NaN;
+    }
+    if (outside > 0) {
+      const whereText = model.provenance?.whereText ?? "its where-expression";
+      process.stderr.write(
+        values["where-as-fitted"]
+          ? `station ${config.name}: ${outside} of ${table.rowCount} rows are outside the model's subset (${whereText}) and are left empty\n`
+          : `warning: the model was fitted only on rows where ${whereText}; ${outside} of ${table.rowCount} rows of ${source.name} are outside that subset and are scored anyway, ` +
+              `where its estimates may not hold (--where-as-fitted leaves them empty)\n`,
+      );
+    }
+  }
 
   const kind = type === "link" ? "linear_predictor" : binomial ? "probability" : "mean";
   const header = ["row", ...(values.id ? [values.id] : []), kind, ...(binomial ? ["risk_group"] : [])];
@@ -228,7 +259,7 @@ async function scoreDataset(
     }
     lines.push(cells.join(","));
   }
-  return { source, table, needed, text: lines.join("\n") + "\n", empty, groupCounts };
+  return { source, table, needed, text: lines.join("\n") + "\n", empty, groupCounts, outside };
 }
 
 /** Who ran a local command, as the audit line names them: the operating-system user. */

@@ -209,6 +209,12 @@ export interface VerifyRequestOptions {
   replayCache: ReplayCache;
   /** Named in refusals. */
   stationName?: string;
+  /**
+   * The identity key the SDK says it signed for (unsigned metadata, a hint only): when the
+   * signature fails and this is not the station's key, the analyst's federation file has the
+   * wrong key, and the refusal says so instead of blaming the researcher's signature.
+   */
+  audience?: string;
 }
 
 /** Returns the verified researcher key and study, or throws PolicyRefused with the reason. */
@@ -241,6 +247,11 @@ export function verifyRequest(options: VerifyRequestOptions): { researcherKey: s
     valid = ed25519Verify(new Uint8Array(Buffer.from(a.signature, "hex")), statement, new Uint8Array(Buffer.from(key, "hex")));
   } catch {
     valid = false;
+  }
+  if (!valid && typeof options.audience === "string" && /^[0-9a-f]{64}$/.test(options.audience) && options.audience !== options.station) {
+    throw new ConfigInvalid(
+      `station ${options.stationName ?? ""} was addressed under identity key ${options.audience}, but its identity key is ${options.station}: the federation file lists a different identityKey for it`,
+    );
   }
   if (!valid) return refuse("the request's signature does not verify: it was not signed by this researcher's key for this station, method and message");
   const window = options.policy.requestWindowMs;
