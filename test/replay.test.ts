@@ -134,7 +134,8 @@ describe("replay", () => {
     expect(events.at(-1)!.event).toBe("identical");
   });
 
-  it("names a station added and a station missing (exit 9)", async () => {
+  // Two policy changes with a restart of every station each, and two CLI runs: slow on a busy machine.
+  it("names a station added and a station missing (exit 9)", { timeout: 240_000 }, async () => {
     await setStudyStations(names);
     const added = await cli(["replay", join(work, "q3.json"), "--federation", fed4]);
     expect(added.code, added.stderr).toBe(9);

@@ -98,7 +98,7 @@ describe("rewriting the audit log without the station's key", () => {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/running; \d+ lines not yet sealed/);
     }
-  });
+  }, 300_000);
 
   it("deleting lines, renumbering, re-chaining and dropping later checkpoints is found, with or without the MACs; the station will not start on it", async () => {
     const name = names[0];
@@ -126,7 +126,7 @@ describe("rewriting the audit log without the station's key", () => {
     }
     copyFileSync(join(work, "original.log"), file);
     expect(await restart(name)).toBeUndefined();
-  });
+  }, 300_000);
 
   it("cutting the log back to the checkpoint before those lines is recorded at restart and reported as a warning, never intact", async () => {
     const name = names[1];
@@ -149,7 +149,7 @@ describe("rewriting the audit log without the station's key", () => {
     expect(verify.stdout).toMatch(/NOT verified intact/);
     expect(verify.stdout).not.toMatch(/: intact/);
     expect(await restart(name)).toBeUndefined();
-  });
+  }, 300_000);
 
   it("a crash leaves an unsealed tail: the restarted station writes 'N lines found unsealed at restart', and --verify warns (exit 11)", async () => {
     const name = names[2];
@@ -164,5 +164,5 @@ describe("rewriting the audit log without the station's key", () => {
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, status: "warnings" });
     expect(existsSync(`${file}.lock`), `a cleanly stopped station leaves no lock: ${existsSync(`${file}.lock`) ? readFileSync(`${file}.lock`, "utf8") : ""} ${local.process(name)?.pid} ${local.log(name).slice(-600)}`).toBe(false);
     expect(await restart(name)).toBeUndefined();
-  });
+  }, 300_000);
 });

@@ -34,7 +34,22 @@ import { FINGERPRINT_KEY_FILE, fingerprintKey, localFingerprintKey, tableFingerp
 import type { Column, Table } from "../../station-daemon/data/table.js";
 import { SEEN_STATE_FILE, SeenStore } from "../../station-daemon/governance/request-auth.js";
 import { writeScenario } from "../../synth/index.js";
+import { spawn } from "node:child_process";
+import { cliEntryPoint } from "../../common/package-root.js";
 import { runCli as cli } from "../helpers/cli.js";
+
+/** Like runCli, without its 45 s limit: a `--local` fit starts three station processes, twice. */
+function runLong(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliEntryPoint(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 let work: string;
 let files: string[];
@@ -114,7 +129,7 @@ describe("replay of a signed request across a restart", () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const kept = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { k: string; id: string });
     expect(kept.some((e) => e.k === "nonce" && e.id === createHash("sha256").update(`nonce\u0000${captured2.researcherKey}/${captured2.nonce}`).digest("hex"))).toBe(true);
-  });
+  }, 300_000);
 
   it("a job id the station started before a restart is refused after it, even freshly signed", async () => {
     const jobId = "privacy-replayed-job-1";
@@ -129,7 +144,7 @@ describe("replay of a signed request across a restart", () => {
     const fresh = startJobRequest("privacy-fresh-job-2");
     const ok = await send(1, "StartJob", fresh, sign(1, "StartJob", fresh));
     expect(ok.code, ok.details).toBe(grpc.status.OK);
-  });
+  }, 300_000);
 
   it("keeps only entries still inside their window (bounded), and rewrites its file mode 0600", () => {
     const dir = mkdtempSync(join(tmpdir(), "werkplaats-seen-"));
@@ -181,7 +196,13 @@ describe("station score", () => {
       if (child.exitCode !== null || child.signalCode !== null) done();
       else child.once("exit", () => done());
     });
-    const run = await cli(["station", "score", dir, "--model", modelFile, "--out", out]);
+    let run: Awaited<ReturnType<typeof cli>>;
+    try {
+      run = await cli(["station", "score", dir, "--model", modelFile, "--out", out]);
+    } finally {
+      // the later tests need every station
+      await local.restart(names[2]);
+    }
     expect(run.code, run.stderr).toBe(0);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const lines = readFileSync(join(dir, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -196,8 +217,7 @@ describe("station score", () => {
     });
     const verify = await cli(["station", "audit", dir, "--verify"]);
     expect(verify.code, verify.stdout).toBe(0);
-    await local.restart(names[2]);
-  });
+  }, 300_000);
 });
 
 // ---- the fingerprint guess attack ----
@@ -296,16 +316,16 @@ describe("dataset fingerprint", () => {
     // and the fingerprint still does its job: the same station, restarted on the same data, says the same
     await local.restart(names[station]);
     expect(await fingerprintOf()).toBe(published);
-  });
+  }, 300_000);
 
   it("a `glm --local` result replays identical on unchanged files (local stations key their fingerprints from the files)", async () => {
     const out = join(work, "local-model.json");
-    const fit = await cli(["glm", "fell_12m ~ age + sex", "--family", "binomial", "--local", ...files, "--dataset", "fall_risk", "--out", out]);
+    const fit = await runLong(["glm", "fell_12m ~ age + sex", "--family", "binomial", "--local", ...files, "--dataset", "fall_risk", "--out", out]);
     expect(fit.code, fit.stderr).toBe(0);
     const fingerprints = (JSON.parse(readFileSync(out, "utf8")) as { provenance: { stations: Array<{ fingerprint?: string }> } }).provenance.stations.map((s) => s.fingerprint);
     expect(fingerprints.every((f) => typeof f === "string" && /^[0-9a-f]{64}$/.test(f))).toBe(true);
-    const replay = await cli(["replay", out]);
+    const replay = await runLong(["replay", out]);
     expect(replay.code, replay.stdout + replay.stderr).toBe(0);
     expect(replay.stdout).toMatch(/identical/);
-  });
+  }, 400_000);
 });
