@@ -35,6 +35,7 @@ import {
   verifyRequest,
 } from "./governance/index.js";
 import type { StationTls } from "./governance/tls.js";
+import { ReleasedRows } from "./governance/released-rows.js";
 import { SecureJobs } from "./secure-jobs.js";
 
 export interface StationLog {
@@ -68,6 +69,8 @@ export class Station {
   private readonly tls: StationTls;
   private readonly audit: AuditLog;
   private readonly replayCache = new ReplayCache();
+  /** Row sets released per study, against differencing (governance/released-rows.ts). */
+  private readonly releasedRows: ReleasedRows;
   private readonly log: StationLog;
   private readonly jobs: SecureJobs;
   /** Who started each job: later rounds must come from the same researcher and study. */
@@ -94,6 +97,7 @@ export class Station {
     this.tls = options.tls;
     this.audit = options.audit;
     this.log = options.log;
+    this.releasedRows = new ReleasedRows(options.dir);
     this.jobs = new SecureJobs({
       name: options.config.name,
       identitySecretKey: options.identity.secretKey,
@@ -245,7 +249,9 @@ export class Station {
     const table = source.table;
     const checked = checkRequest({ policy: this.policy, study: caller.study, researcherKey: caller.researcherKey, job, table, now: Date.now(), station: this.config.name });
     details.columns = checked.columns;
-    const { contribution, rowsSelected } = await source.compute(job);
+    // The source applies the subset rule before computing, then model isolation and differencing.
+    const guard = { study: checked.study.id, disclosure: checked.disclosure, station: this.config.name, releasedRows: this.releasedRows };
+    const { contribution, rowsSelected } = await source.compute(job, guard);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
     const response = { secagg: this.jobs.startJob(accepted, contribution), datasetFingerprint: this.snapshotFingerprint(job.dataset, checked.study) };
     const audit: JobAudit = { ...caller, ...details };

@@ -38,6 +38,23 @@
  *                             (DataSHIELD nfilter.glm, default 0.33)
  *   maxLevels            40   a group-by or factor with more levels is refused
  *                             (DataSHIELD nfilter.levels.max, default 40)
+ *   maxLeverage          0.5  a model job (glm, glm_evaluate) is refused when one of the
+ *                             station's own rows has leverage h_i = W_i x_iᵀ I⁻¹ x_i above this,
+ *                             from the job's own information matrix I at this station: such a
+ *                             row dominates the fit, and the fit then tells its values (a model
+ *                             like num_medications ~ I(exp(50*(age-102))) over the over-90s has
+ *                             h = 1 for the one person aged 102). Leverages sum to the model's
+ *                             rank, so honest models over n rows average p/n (≤ maxParametersPerRow);
+ *                             measured on the synthetic fall-risk, waitlist and neighbourhood data,
+ *                             the README's, notebooks' and tests' models stay below 0.05 at every
+ *                             station, while the isolating models of test/privacy/ reach 0.99–1.
+ *                             0.5 lies between with a wide margin each way: a row above it carries
+ *                             more of its own fitted value than all other rows together. May be set
+ *                             from 0.05 to 0.9 (no DataSHIELD counterpart).
+ *   maxReleasedRowSets   10000 how many distinct row sets the station remembers per study,
+ *                             dataset and snapshot to refuse differencing (governance/released-rows.ts);
+ *                             when full, jobs that would add a new set are refused (fail closed)
+ *                             until the steward archives the record. From 100 to 1 000 000.
  *
  * String values are never released: a categorical column may be grouped by (its levels are
  * released metadata) or compared with in a filter, but no computation sums or returns it.
@@ -61,6 +78,8 @@ export interface DisclosureSettings {
   minSubsetSize: number;
   maxParametersPerRow: number;
   maxLevels: number;
+  maxLeverage: number;
+  maxReleasedRowSets: number;
 }
 
 export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
@@ -68,6 +87,8 @@ export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
   minSubsetSize: 10,
   maxParametersPerRow: 0.33,
   maxLevels: 40,
+  maxLeverage: 0.5,
+  maxReleasedRowSets: 10_000,
 });
 
 /** DataSHIELD's defaults: the loosest values a policy may set. */
@@ -76,6 +97,9 @@ export const DATASHIELD_LIMITS: Readonly<DisclosureSettings> = Object.freeze({
   minSubsetSize: 3,
   maxParametersPerRow: 0.33,
   maxLevels: 40,
+  // No DataSHIELD counterpart: the loosest values this station accepts.
+  maxLeverage: 0.9,
+  maxReleasedRowSets: 1_000_000,
 });
 
 export const DEFAULT_REQUEST_WINDOW_SECONDS = 300;
@@ -123,7 +147,7 @@ const TOP_FIELDS = ["version", "requestWindowSeconds", "disclosure", "studies"];
 const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "datasets", "computations", "disclosure"];
 const RESEARCHER_FIELDS = ["name", "key"];
 const DATASET_FIELDS = ["name", "columns"];
-const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels"];
+const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels", "maxLeverage", "maxReleasedRowSets"];
 
 class PolicyReader {
   constructor(private readonly file: string) {}
@@ -183,7 +207,7 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
   if (value === undefined) return { ...base };
   const o = r.object(value, field, DISCLOSURE_FIELDS);
   const out = { ...base };
-  const whole = (key: "minCellSize" | "minSubsetSize" | "maxLevels", lo: number, hi: number): void => {
+  const whole = (key: "minCellSize" | "minSubsetSize" | "maxLevels" | "maxReleasedRowSets", lo: number, hi: number): void => {
     const v = o[key];
     if (v === undefined) return;
     if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
@@ -194,6 +218,14 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
   whole("minCellSize", DATASHIELD_LIMITS.minCellSize, 1_000_000);
   whole("minSubsetSize", DATASHIELD_LIMITS.minSubsetSize, 1_000_000);
   whole("maxLevels", 2, DATASHIELD_LIMITS.maxLevels);
+  whole("maxReleasedRowSets", 100, DATASHIELD_LIMITS.maxReleasedRowSets);
+  const leverage = o.maxLeverage;
+  if (leverage !== undefined) {
+    if (typeof leverage !== "number" || !(leverage >= 0.05) || leverage > DATASHIELD_LIMITS.maxLeverage) {
+      r.fail(`${field}.maxLeverage`, `must be a number from 0.05 to ${DATASHIELD_LIMITS.maxLeverage}, got ${JSON.stringify(leverage)}`);
+    }
+    out.maxLeverage = leverage as number;
+  }
   const ratio = o.maxParametersPerRow;
   if (ratio !== undefined) {
     if (typeof ratio !== "number" || !(ratio > 0) || ratio > DATASHIELD_LIMITS.maxParametersPerRow) {
@@ -207,6 +239,7 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
     if (out.minSubsetSize < base.minSubsetSize) r.fail(`${field}.minSubsetSize`, `may not be below the station-wide ${base.minSubsetSize}`);
     if (out.maxParametersPerRow > base.maxParametersPerRow) r.fail(`${field}.maxParametersPerRow`, `may not exceed the station-wide ${base.maxParametersPerRow}`);
     if (out.maxLevels > base.maxLevels) r.fail(`${field}.maxLevels`, `may not exceed the station-wide ${base.maxLevels}`);
+    if (out.maxLeverage > base.maxLeverage) r.fail(`${field}.maxLeverage`, `may not exceed the station-wide ${base.maxLeverage}`);
   }
   return out;
 }
