@@ -68,18 +68,19 @@ describe("errors never carry values", () => {
     // 10 for the target alone (0 for everyone else).
     const many = await hospitalReason("age >= 90", "num_medications ~ age", "binomial");
     const one = await hospitalReason("age >= 90", "I(10 * (abs(age - 101.5) + (age - 101.5))) ~ age", "binomial");
-    const template = (reason: string, label: string) => reason.replace(label, "RESPONSE");
-    expect(template(many, "num_medications")).toBe(
-      "BAD_INPUT: station hospital: a binomial response must be 0/1 (or boolean); the response RESPONSE has a value outside that at this station",
-    );
-    expect(template(one, "I(10 * (abs(age - 101.5) + (age - 101.5)))")).toBe(template(many, "num_medications"));
+    const template = (reason: string) => reason.replace(/the response .* has/, "the response RESPONSE has");
+    expect(many).toMatch(/the response num_medications has/);
+    expect(template(many)).toBe("BAD_INPUT: a binomial response must be 0/1 (or boolean); the response RESPONSE has a value outside that at this station");
+    expect(template(one)).toBe(template(many));
   });
 
   it("names a non-finite design column without its value, the same for one row as for many", async () => {
     // 1/(age − 102) is infinite for the target alone; 1/(age − 95) for every 95-year-old.
     const one = await hospitalReason("age >= 90", "num_medications ~ I(1 / (age - 102))", "gaussian");
     const many = await hospitalReason("age >= 90", "num_medications ~ I(1 / (age - 95))", "gaussian");
-    expect(one.replace("I(1 / (age - 102))", "COLUMN")).toBe(many.replace("I(1 / (age - 95))", "COLUMN"));
-    expect(one.replace("I(1 / (age - 102))", "COLUMN")).toMatch(/the design column COLUMN is not finite \(infinite or undefined\) in rows at this station$/);
+    const template = (reason: string) => reason.replace(/the design column .* is not/, "the design column COLUMN is not");
+    expect(one).toMatch(/the design column I\(1\/\(age - 102\)\) is not/);
+    expect(template(one)).toBe("BAD_INPUT: the design column COLUMN is not finite (infinite or undefined) in rows at this station");
+    expect(template(many)).toBe(template(one));
   });
 });
