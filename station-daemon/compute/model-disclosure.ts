@@ -119,8 +119,15 @@ export function maxLeverage(d: ModelDesignView): number {
  * job's contribution leaves.
  */
 export function checkModelIsolation(d: ModelDesignView, limits: ModelLimits, station?: string): void {
-  const support = columnSupport(d);
-  const thin = d.names.filter((_, j) => support[j] > 0 && support[j] < limits.minCellSize);
+  judgeModelIsolation({ names: d.names, support: columnSupport(d), maxLeverage: () => maxLeverage(d) }, limits, station);
+}
+
+/**
+ * The verdict on a design's column support and largest leverage (computed here, or in the
+ * database by sources/sql-glm.ts), worded the same wherever they were computed.
+ */
+export function judgeModelIsolation(o: { names: readonly string[]; support: readonly number[]; maxLeverage: () => number }, limits: ModelLimits, station?: string): void {
+  const thin = o.names.filter((_, j) => o.support[j] > 0 && o.support[j] < limits.minCellSize);
   if (thin.length > 0) {
     const shown = thin.slice(0, 5).map((name) => `"${name}"`).join(", ");
     throw new PolicyRefused(
@@ -128,7 +135,7 @@ export function checkModelIsolation(d: ModelDesignView, limits: ModelLimits, sta
       station,
     );
   }
-  if (maxLeverage(d) > limits.maxLeverage) {
+  if (o.maxLeverage() > limits.maxLeverage) {
     throw new PolicyRefused(`one row dominates the model (its leverage at this station is above the limit of ${limits.maxLeverage}): the fit would reveal that row's values`, station);
   }
 }
