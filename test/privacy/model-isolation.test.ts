@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Federation } from "../../sdk/index.js";
+import type { Federation, GlmModel } from "../../sdk/index.js";
 import { LocalFederation } from "../../sdk/local-federation.js";
 import { STATIONS, TARGET, fallRiskWithTarget, refusal, refusalReasons } from "./target.js";
 
@@ -97,6 +97,19 @@ describe("models cannot isolate a person", () => {
 
   it("refuses a model whose only column is the target's, without an intercept", async () => {
     await expectIsolationRefused("num_medications ~ 0 + I(exp(50 * (age - 102)))", "gaussian");
+  });
+
+  it("refuses an evaluation (glm_evaluate) of an isolating model at coefficients the analyst chose", async () => {
+    // Not a fitted model: the attacker hands the SDK the formula and coefficients directly.
+    const forged = { formula: "dementia ~ I(exp(50 * (age - 102)))", family: { name: "binomial" }, link: { name: "logit" }, levels: {}, estimates: [-30, 60] } as unknown as GlmModel;
+    const before = refusalReasons(join(local.dir, "hospital")).length;
+    const err = await refusal(fed.dataset("fall_risk").where("age >= 90").evaluateModel(forged, { bins: 20, riskCutpoints: [0.5] }));
+    expect(err.code, err.message).toBe("POLICY_REFUSED");
+    const hospital = refusalReasons(join(local.dir, "hospital")).slice(before);
+    expect(hospital.length).toBe(1);
+    // Isolation, or an earlier rule on evaluations (coefficients of a model fitted in the study).
+    const reason = blankNames(hospital[0].replace(/^POLICY_REFUSED: /, ""));
+    expect(ISOLATION_REFUSAL.test(reason) || /coefficient|fitted/.test(reason), reason).toBe(true);
   });
 
   it("still fits honest models: the README's fall-risk model and models over the over-90s", async () => {
