@@ -3,12 +3,17 @@
  * (governance/released-rows.ts): any two of them that differ by a few rows would, subtracted,
  * give the statistic of those few. Per computation kind:
  *
- * - every job: the rows its where-expression selects;
  * - count, histogram, quantile: each group-by cell's rows (all of a cell's rows are counted
- *   somewhere in it, missing values included);
+ *   somewhere in it, missing values included); without a group-by, the where-expression's rows;
  * - moments: each cell's rows with a value (n, Σx and Σx² are over those);
  * - indicators: per indicator and cell, its denominator's rows and its numerator's rows;
  * - glm, glm_evaluate: the model's rows (complete cases with a non-zero prior weight).
+ *
+ * Only sets whose statistic is released count: the where-expression's rows of a model or of a
+ * grouped table are not (rows with a missing value fall out of every released sum), so an honest
+ * model over rows with a few missing values is not mistaken for differencing against its filter.
+ * A numerator is compared with every other set but its own denominator: that difference is the
+ * cell's non-events, a count the cell rules judge, not a difference of two releases.
  *
  * Not recorded (see governance/README.md, what remains possible): the bins of a histogram or
  * quantile job and the probability bins and risk groups of an evaluation, which are many and
@@ -44,19 +49,26 @@ export interface RowSetsOptions {
   design?: GlmDesign;
 }
 
-export function releasedRowSets(options: RowSetsOptions): Uint8Array[] {
+/** A released row set; `partOf`: the index of the set it lies within by design (a numerator's denominator). */
+export interface ReleasedRowSet {
+  mask: Uint8Array;
+  partOf?: number;
+}
+
+export function releasedRowSets(options: RowSetsOptions): ReleasedRowSet[] {
   const { table, rows, computation: c } = options;
-  const sets: Uint8Array[] = [rows];
+  const sets: ReleasedRowSet[] = [];
+  const add = (masks: Uint8Array[]) => sets.push(...masks.map((mask) => ({ mask })));
   switch (c.kind) {
     case "count":
     case "histogram":
     case "quantile":
-      if (c.by.length > 0) sets.push(...cellMasks(cellOfRows({ table, rows, by: c.by }), cellCount(c.by)));
+      add(c.by.length > 0 ? cellMasks(cellOfRows({ table, rows, by: c.by }), cellCount(c.by)) : [rows]);
       break;
     case "moments": {
       const column = table.columns.get(c.column);
       const values = column && column.kind !== "categorical" ? column.values : undefined;
-      sets.push(...cellMasks(cellOfRows({ table, rows, by: c.by }), cellCount(c.by), (r) => values !== undefined && values[r] === values[r]));
+      add(cellMasks(cellOfRows({ table, rows, by: c.by }), cellCount(c.by), (r) => values !== undefined && values[r] === values[r]));
       break;
     }
     case "indicators":
@@ -70,8 +82,13 @@ export function releasedRowSets(options: RowSetsOptions): Uint8Array[] {
         }
         const cell = cellOfRows({ table, rows: selected, by: indicator.by });
         const cells = cellCount(indicator.by);
-        sets.push(...cellMasks(cell, cells));
-        sets.push(...cellMasks(cell, cells, (r) => isTrue[r] === 1));
+        for (let k = 0; k < cells; k++) {
+          const denominator = cellMasks(cell, cells, (r) => cell[r] === k);
+          if (denominator.length === 0) continue;
+          sets.push({ mask: denominator[0] });
+          const numerator = cellMasks(cell, cells, (r) => cell[r] === k && isTrue[r] === 1);
+          if (numerator.length > 0) sets.push({ mask: numerator[0], partOf: sets.length - 1 });
+        }
       }
       break;
     case "glm":
@@ -80,7 +97,7 @@ export function releasedRowSets(options: RowSetsOptions): Uint8Array[] {
       if (d) {
         const used = new Uint8Array(table.rowCount);
         for (let r = 0; r < d.n; r++) if (!d.weights || d.weights[r] !== 0) used[d.tableRows[r]] = 1;
-        sets.push(used);
+        sets.push({ mask: used });
       }
       break;
     }

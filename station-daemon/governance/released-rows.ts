@@ -125,21 +125,26 @@ export class RowSetLedger {
   }
 
   /**
-   * Refuses (PolicyRefused) when any of `masks` differs from a recorded set, or from another of
-   * `masks`, by 1 … minDifference − 1 rows, or when recording them would overflow the record;
-   * otherwise records them (on disk before returning).
+   * Refuses (PolicyRefused) when any of `sets` differs from a recorded set, or from another of
+   * `sets`, by 1 … minDifference − 1 rows, or when recording them would overflow the record;
+   * otherwise records them (on disk before returning). A set given as `partOf` another of the
+   * job's (a numerator within its denominator) is not compared with that one: their difference is
+   * a cell of the same table, which the cell rules judge.
    */
-  admit(masks: readonly RowMask[], limits: LedgerLimits, station?: string): void {
-    const fresh: Array<{ bits: Buffer; size: number; digest: string }> = [];
+  admit(sets: ReadonlyArray<RowMask | { mask: RowMask; partOf?: number }>, limits: LedgerLimits, station?: string): void {
+    const fresh: Array<{ bits: Buffer; size: number; digest: string; index: number; partOf?: number }> = [];
     const seen = new Set<string>();
-    for (const mask of masks) {
+    for (let index = 0; index < sets.length; index++) {
+      const entry = sets[index];
+      const mask = entry instanceof Uint8Array ? entry : entry.mask;
+      const partOf = entry instanceof Uint8Array ? undefined : entry.partOf;
       if (mask.length !== this.rowCount) throw new Error("internal: a row set does not match the snapshot's rows");
       const { bits, size } = pack(mask);
       if (size < limits.minRecordedSize) continue;
       const digest = createHash("sha256").update(bits).digest("hex");
       if (this.digests.has(digest) || seen.has(digest)) continue;
       seen.add(digest);
-      fresh.push({ bits, size, digest });
+      fresh.push({ bits, size, digest, index, partOf });
     }
     if (fresh.length === 0) return;
     const refuse = (why: string): never => {
@@ -150,7 +155,7 @@ export class RowSetLedger {
       const a = fresh[i];
       for (let j = 0; j < i; j++) {
         const b = fresh[j];
-        if (Math.abs(a.size - b.size) >= k) continue;
+        if (Math.abs(a.size - b.size) >= k || a.partOf === b.index || b.partOf === a.index) continue;
         const d = differenceSize(a.bits, b.bits);
         if (d > 0 && d < k) refuse(`two row sets of this job differ by fewer than ${k} rows (the minimum subset size): their difference would single out a few people`);
       }
