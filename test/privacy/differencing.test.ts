@@ -70,9 +70,9 @@ describe("differencing is answered", () => {
     );
   });
 
-  it("refuses a job whose rows are one earlier cell minus one person", async () => {
-    // count by dementia releases the cell "dementia = true"; then that cell without the target.
-    await fed.dataset("fall_risk").where("age >= 85").count({ by: ["dementia"] });
+  it("refuses a job whose rows are an earlier numerator minus one person", async () => {
+    // The indicator releases the numerator "85+ with dementia"; then the same without the target.
+    await fed.dataset("fall_risk").indicators([{ name: "dementia, 85+", numerator: "dementia", denominator: "age >= 85" }]);
     await expectDifferencingRefused(() => fed.dataset("fall_risk").where("age >= 85 and dementia and age <= 101").count(), EARLIER);
   });
 
