@@ -37,6 +37,7 @@ import {
   verifyRequest,
 } from "./governance/index.js";
 import type { StationTls } from "./governance/tls.js";
+import { ReleasedRows } from "./governance/released-rows.js";
 import { SecureJobs } from "./secure-jobs.js";
 import { evaluateWhere } from "./compute/filter.js";
 import { decideRelease, releaseExtras } from "./release/index.js";
@@ -75,6 +76,8 @@ export class Station {
   private readonly audit: AuditLog;
   /** Nonces, job ids and the fingerprint secret, kept across restarts (governance/station-state.ts). */
   private readonly state: StationState;
+  /** Row sets released per study, against differencing (governance/released-rows.ts). */
+  private readonly releasedRows: ReleasedRows;
   private readonly log: StationLog;
   private readonly jobs: SecureJobs;
   /** Who started each job: later rounds must come from the same researcher and study. */
@@ -103,6 +106,7 @@ export class Station {
     this.tls = options.tls;
     this.audit = options.audit;
     this.log = options.log;
+    this.releasedRows = new ReleasedRows(options.dir);
     this.jobs = new SecureJobs({
       name: options.config.name,
       identitySecretKey: options.identity.secretKey,
@@ -274,7 +278,9 @@ export class Station {
     details.columns = checked.columns;
     // Before any computation: the job must cover exactly this study's stations for this dataset.
     this.checkJobStations(accepted.secagg.stations, checked.study, job.dataset);
-    const { contribution, rowsSelected } = await source.compute(job);
+    // The source applies the subset rule before computing, then model isolation and differencing.
+    const guard = { study: checked.study.id, disclosure: checked.disclosure, station: this.config.name, releasedRows: this.releasedRows };
+    const { contribution, rowsSelected } = await source.compute(job, guard);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
     // A job id is used once, also across restarts of this station (governance/request-auth.ts SeenJobs).
     this.state.seenJobs.remember(accepted.secagg.jobId, accepted.secagg.deadlineMs, Date.now(), this.config.name);

@@ -66,7 +66,7 @@ const check = (job: JobSpec, over: Partial<Parameters<typeof checkRequest>[0]> =
 
 describe("policy.json validation", () => {
   it("fills in DataSHIELD-or-stricter defaults", () => {
-    expect(policy.disclosure).toEqual({ minCellSize: 10, minSubsetSize: 10, maxParametersPerRow: 0.33, maxLevels: 40 });
+    expect(policy.disclosure).toEqual({ minCellSize: 10, minSubsetSize: 10, maxParametersPerRow: 0.33, maxLevels: 40, maxLeverage: 0.5, maxReleasedRowSets: 10_000 });
     expect(policy.requestWindowMs).toBe(300_000);
     expect(policy.studies[0].expiresAt).toBe(Date.parse("2027-01-01T00:00:00Z"));
   });
@@ -224,5 +224,17 @@ describe("werkplaats station policy check", () => {
     expect(await stationPolicyCommand(["check", dir])).toBe(3);
     expect(String(err.mock.calls[0][0])).toMatch(/studies\[0\]\.datasets\[0\]\.columns\[1\]: "sexe" is not a column of dataset fall_risk \(did you mean "sex"\?\)/);
     expect(() => loadPolicy(join(dir, "missing"))).toThrow(ConfigInvalid);
+  });
+});
+
+describe("model and differencing limits", () => {
+  const withDisclosure = (disclosure: Record<string, unknown>) =>
+    ({ version: 1, disclosure, studies: [] }) as Record<string, unknown>;
+
+  it("takes a stricter maxLeverage and a record cap, and refuses looser or malformed ones", () => {
+    expect(validatePolicy(withDisclosure({ maxLeverage: 0.3, maxReleasedRowSets: 500 })).disclosure).toMatchObject({ maxLeverage: 0.3, maxReleasedRowSets: 500 });
+    expect(() => validatePolicy(withDisclosure({ maxLeverage: 0.95 }))).toThrow(/disclosure.maxLeverage: must be a number from 0.05 to 0.9/);
+    expect(() => validatePolicy(withDisclosure({ maxLeverage: "0.5" }))).toThrow(/disclosure.maxLeverage/);
+    expect(() => validatePolicy(withDisclosure({ maxReleasedRowSets: 10 }))).toThrow(/disclosure.maxReleasedRowSets: must be a whole number from 100 to 1000000/);
   });
 });

@@ -163,7 +163,7 @@ function levelIndexOf(table: Table, group: GroupBy): Int32Array {
  * For each row, its cell, or -1 when the row is not selected or a group-by value is missing and
  * that group-by has no missing-value cell.
  */
-function cellOfRows(options: CountCellsOptions): Int32Array {
+export function cellOfRows(options: CountCellsOptions): Int32Array {
   const { table, rows, by } = options;
   const n = table.rowCount;
   if (!(rows instanceof Uint8Array) || rows.length !== n) {

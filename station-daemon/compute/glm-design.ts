@@ -49,6 +49,8 @@ export interface GlmDesign {
   trials: Float64Array | undefined;
   /** Summed offsets, or undefined when the formula has none. */
   offset: Float64Array | undefined;
+  /** The table row of each design row: which people the model is fitted on (for differencing). */
+  tableRows: Int32Array;
 }
 
 /** A variable over all table rows: numbers (NaN missing) or codes into the job's levels (-1 missing). */
@@ -132,7 +134,8 @@ function evaluateFactor(table: Table, column: Column, label: string, levels: rea
       continue;
     }
     const mapped = index.get(v);
-    if (mapped === undefined) throw new BadInput(`${label} has a value ${v} that is not among the job's levels`);
+    // The value itself is never named: it would be one person's, if only one row holds it.
+    if (mapped === undefined) throw new BadInput(`${label} has a value at this station that is not among the job's levels`);
     codes[i] = mapped;
   }
   return codes;
@@ -238,6 +241,7 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
   const weights = weightsAll || trialsAll ? new Float64Array(n) : undefined;
   const trials = trialsAll ? new Float64Array(n) : undefined;
   const offset = offsetsAll.length > 0 ? new Float64Array(n) : undefined;
+  const tableRows = new Int32Array(n);
   // per design column: the numeric arrays and (code array, level) pairs it multiplies
   const plan = design.columns.map((c) => ({
     numeric: c.factors.filter((f) => f.level === undefined).map((f) => (evaluated[f.variable] as { numeric: Float64Array }).numeric),
@@ -249,9 +253,13 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
   for (let i = 0; i < table.rowCount; i++) {
     if (keep[i] !== 1) continue;
     y[r] = yAll[i];
+    tableRows[r] = i;
+    // Errors below name the column and the kind of problem, never the value, and read the same
+    // whether one row or many are at fault: the subset rule has already run, but one row of many
+    // can still be the only one at fault.
     if (weightsAll) {
       const w = weightsAll[i];
-      if (w < 0 || !Number.isFinite(w)) throw new BadInput(`prior weights must be finite and non-negative, found ${w}`);
+      if (w < 0 || !Number.isFinite(w)) throw new BadInput(`prior weights must be finite and non-negative; the weights column "${options.weights}" has a value outside that at this station`);
       weights![r] = w;
     }
     if (trials) {
@@ -265,7 +273,7 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
     if (offset) {
       let o = 0;
       for (const a of offsetsAll) o += a[i];
-      if (!Number.isFinite(o)) throw new BadInput(`the offset is not finite in a row (${formula.offsets.map((f) => f.label).join(" + ")})`);
+      if (!Number.isFinite(o)) throw new BadInput(`the offset ${formula.offsets.map((f) => f.label).join(" + ")} is not finite (infinite or undefined) in rows at this station`);
       offset[r] = o;
     }
     const base = r * p;
@@ -280,10 +288,10 @@ function buildGlmDesignUncached(options: GlmDesignOptions): GlmDesign {
         }
       }
       if (v !== 0) for (let k = 0; k < column.numeric.length; k++) v *= column.numeric[k][i];
-      if (!Number.isFinite(v)) throw new BadInput(`the design column ${design.columns[j].name} has a non-finite value`);
+      if (!Number.isFinite(v)) throw new BadInput(`the design column ${design.columns[j].name} is not finite (infinite or undefined) in rows at this station`);
       x[base + j] = v;
     }
     r++;
   }
-  return { formula, design, n, p, x, y, weights, trials, offset };
+  return { formula, design, n, p, x, y, weights, trials, offset, tableRows };
 }

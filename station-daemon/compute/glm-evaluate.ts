@@ -23,7 +23,9 @@ import { BadInput } from "../../common/errors.js";
 import type { Computation } from "../../common/job.js";
 import type { Table } from "../data/table.js";
 import { buildGlmDesign } from "./glm-design.js";
-import { rowLink } from "./glm-family.js";
+import { FAMILIES, rowLink } from "./glm-family.js";
+import { checkResponses } from "./glm.js";
+import { type ModelLimits, checkModelIsolation } from "./model-disclosure.js";
 
 export type GlmEvaluateComputation = Extract<Computation, { kind: "glm_evaluate" }>;
 
@@ -64,6 +66,8 @@ export interface GlmEvaluateOptions {
   table: Table;
   rows: Uint8Array;
   computation: GlmEvaluateComputation;
+  /** As for glmContribution: the model's rows may not be dominated by one. */
+  isolation?: { limits: ModelLimits; station?: string };
 }
 
 export function glmEvaluateContribution(options: GlmEvaluateOptions): Float64Array {
@@ -85,7 +89,10 @@ export function glmEvaluateContribution(options: GlmEvaluateOptions): Float64Arr
   if (computation.beta.length !== p) {
     throw new BadInput(`the model has ${p} design columns here but the job sends ${computation.beta.length} coefficients`);
   }
+  for (const b of computation.beta) if (!Number.isFinite(b)) throw new BadInput("the job's coefficients must be finite numbers");
+  checkResponses(d, FAMILIES.binomial.checkResponse);
   const beta = Float64Array.from(computation.beta);
+  const workingWeights = new Float64Array(n);
   const { bins, riskCutpoints } = computation;
   const out = new Float64Array(glmEvaluateVectorLength(computation));
   const binBase = GLM_EVALUATE_HEADER_LENGTH;
@@ -98,13 +105,14 @@ export function glmEvaluateContribution(options: GlmEvaluateOptions): Float64Arr
   let logLoss = 0;
   for (let r = 0; r < n; r++) {
     const yr = y[r];
-    if (yr !== 0 && yr !== 1) throw new BadInput(`a binomial response must be 0/1 (or boolean), found ${yr}`);
     const w = weights ? weights[r] : 1;
     if (w === 0) continue;
     let eta = offset ? offset[r] : 0;
     const base = r * p;
     for (let j = 0; j < p; j++) eta += x[base + j] * beta[j];
     const prob = link.linkinv(eta);
+    const muEta = link.muEta(eta);
+    workingWeights[r] = (w * muEta * muEta) / (prob * (1 - prob));
     count++;
     weightSum += w;
     events += w * yr;
@@ -121,6 +129,9 @@ export function glmEvaluateContribution(options: GlmEvaluateOptions): Float64Arr
     out[gi] += w;
     out[gi + 1] += w * yr;
     out[gi + 2] += w * prob;
+  }
+  if (options.isolation) {
+    checkModelIsolation({ n, p, x, names: d.design.columns.map((c) => c.name), working: workingWeights }, options.isolation.limits, options.isolation.station);
   }
   out[GLM_EVALUATE_LAYOUT.n] = count;
   out[GLM_EVALUATE_LAYOUT.weightSum] = weightSum;

@@ -32,7 +32,11 @@ export interface RowFamily {
   startMu(y: number, weight: number): number;
   /** R's boundary check: fitted values that are numerically 0 (or 1). */
   atBoundary(mu: number): boolean;
-  checkResponse(y: number): void;
+  /**
+   * Throws BadInput unless y is a valid response of the family. The message names the response
+   * and the rule, never the value, and is the same for one bad row as for many.
+   */
+  checkResponse(y: number, label: string): void;
 }
 
 function xlogy(x: number, y: number): number {
@@ -86,9 +90,11 @@ export const FAMILIES: Record<FamilyName, RowFamily> = {
     saturated: (y, w) => w * (xlogy(y, y) + xlogy(1 - y, 1 - y)),
     startMu: (y, w) => (w * y + 0.5) / (w + 1),
     atBoundary: (mu) => mu > 1 - 10 * EPSILON || mu < 10 * EPSILON,
-    checkResponse(y) {
+    checkResponse(y, label) {
       // R's binomial() takes proportions too, with the trials as weights (or from cbind)
-      if (!(y >= 0 && y <= 1)) throw new BadInput(`a binomial response must be 0/1, a boolean, or a proportion in [0, 1] (with the trials as weights), found ${y}`);
+      if (!(y >= 0 && y <= 1)) {
+        throw new BadInput(`a binomial response must be 0/1, a boolean, or a proportion in [0, 1] (with the trials as weights); the response ${label} has a value outside that at this station`);
+      }
     },
   },
   poisson: {
@@ -101,8 +107,8 @@ export const FAMILIES: Record<FamilyName, RowFamily> = {
     saturated: (y, w) => w * (xlogy(y, y) - y),
     startMu: (y) => y + 0.1,
     atBoundary: (mu) => mu < 10 * EPSILON,
-    checkResponse(y) {
-      if (y < 0) throw new BadInput(`a poisson response cannot be negative, found ${y}`);
+    checkResponse(y, label) {
+      if (y < 0) throw new BadInput(`a poisson response cannot be negative; the response ${label} has a negative value at this station`);
     },
   },
   gaussian: {

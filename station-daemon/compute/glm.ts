@@ -30,8 +30,9 @@ import { BadInput } from "../../common/errors.js";
 import { designColumns, parseFormula } from "../../common/formula.js";
 import type { Computation } from "../../common/job.js";
 import type { Table } from "../data/table.js";
-import { buildGlmDesign } from "./glm-design.js";
+import { buildGlmDesign, type GlmDesign } from "./glm-design.js";
 import { binomialCoefficientTerm, rowFamily, rowLink } from "./glm-family.js";
+import { type ModelLimits, checkModelIsolation } from "./model-disclosure.js";
 
 export type GlmComputation = Extract<Computation, { kind: "glm" }>;
 
@@ -63,6 +64,14 @@ export interface GlmContributionOptions {
   /** 1 where the row passes the job's where-filter. */
   rows: Uint8Array;
   computation: GlmComputation;
+  /** The station's limits against isolating a person (model-disclosure.ts); unchecked without. */
+  isolation?: { limits: ModelLimits; station?: string };
+}
+
+/** Checks every response of the design before anything is summed (glm-family.ts checkResponse). */
+export function checkResponses(d: GlmDesign, check: (y: number, label: string) => void): void {
+  const label = d.formula.response.label;
+  for (let r = 0; r < d.n; r++) check(d.y[r], label);
 }
 
 export function glmContribution(options: GlmContributionOptions): Float64Array {
@@ -87,6 +96,8 @@ export function glmContribution(options: GlmContributionOptions): Float64Array {
     );
   }
   for (const b of beta) if (!Number.isFinite(b)) throw new BadInput("the job's coefficients must be finite numbers");
+  checkResponses(d, family.checkResponse);
+  const workingWeights = new Float64Array(n);
 
   const out = new Float64Array(GLM_HEADER_LENGTH + p + (p * (p + 1)) / 2);
   const score = out.subarray(GLM_HEADER_LENGTH, GLM_HEADER_LENGTH + p);
@@ -103,7 +114,6 @@ export function glmContribution(options: GlmContributionOptions): Float64Array {
 
   for (let r = 0; r < n; r++) {
     const yr = y[r];
-    family.checkResponse(yr);
     const w = weights ? weights[r] : 1;
     if (w === 0) continue;
     const base = r * p;
@@ -130,6 +140,7 @@ export function glmContribution(options: GlmContributionOptions): Float64Array {
     pearson += (w * (yr - mu) * (yr - mu)) / variance;
     if (family.atBoundary(mu)) boundary++;
     const working = (w * muEta * muEta) / variance;
+    workingWeights[r] = working;
     // score, or at the start round the IRLS right-hand side W z
     const u = start ? working * (eta - off + (yr - mu) / muEta) : (w * (yr - mu) * muEta) / variance;
     let k = 0;
@@ -143,6 +154,9 @@ export function glmContribution(options: GlmContributionOptions): Float64Array {
       const wxi = working * xi;
       for (let j = i; j < p; j++) info[k++] += wxi * x[base + j];
     }
+  }
+  if (options.isolation) {
+    checkModelIsolation({ n, p, x, names: d.design.columns.map((c) => c.name), working: workingWeights }, options.isolation.limits, options.isolation.station);
   }
   out[GLM_LAYOUT.n] = count;
   out[GLM_LAYOUT.weightSum] = weightSum;

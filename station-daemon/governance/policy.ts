@@ -45,6 +45,26 @@
  *                             (DataSHIELD nfilter.glm, default 0.33)
  *   maxLevels            40   a group-by or factor with more levels is refused
  *                             (DataSHIELD nfilter.levels.max, default 40)
+ *   maxLeverage          0.5  a model job (glm, glm_evaluate) is refused when one of the
+ *                             station's own rows has leverage h_i = W_i x_iᵀ I⁻¹ x_i above this,
+ *                             from the job's own information matrix I at this station: such a
+ *                             row dominates the fit, and the fit then tells its values (a model
+ *                             like num_medications ~ I(exp(50*(age-102))) over the over-90s has
+ *                             h = 1 for the one person aged 102). Leverages sum to the model's
+ *                             rank, so honest models over n rows average p/n (≤ maxParametersPerRow).
+ *                             Measured (largest over stations and iterations, synthetic data): the
+ *                             README's model 0.010, test/e2e-glm's fall-risk 0.010, medicines 0.008,
+ *                             waiting-list Poisson 0.036, the notebook's fall-risk model 0.014;
+ *                             num_medications ~ age over the gp's 34 over-90s 0.34. The isolating
+ *                             models of test/privacy/ reach 0.97–1.00 (exp(50·(age−102)),
+ *                             exp(2·(age−102)), steps either way, 1/(age−101.9), ((age−90)/12)^20,
+ *                             rare-level interactions). 0.5 lies between: a row above it carries
+ *                             more of its own fitted value than all other rows together. May be set
+ *                             from 0.05 to 0.9 (no DataSHIELD counterpart).
+ *   maxReleasedRowSets   10000 how many distinct row sets the station remembers per study,
+ *                             dataset and snapshot to refuse differencing (governance/released-rows.ts);
+ *                             when full, jobs that would add a new set are refused (fail closed)
+ *                             until the steward archives the record. From 100 to 1 000 000.
  *
  * The fixed station set: a job's station list must be exactly the expected set for its (study,
  * dataset) — the dataset's "stations", else the study's, else the whole roster — or the station
@@ -76,6 +96,8 @@ export interface DisclosureSettings {
   minSubsetSize: number;
   maxParametersPerRow: number;
   maxLevels: number;
+  maxLeverage: number;
+  maxReleasedRowSets: number;
 }
 
 export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
@@ -83,6 +105,8 @@ export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
   minSubsetSize: 10,
   maxParametersPerRow: 0.33,
   maxLevels: 40,
+  maxLeverage: 0.5,
+  maxReleasedRowSets: 10_000,
 });
 
 /** DataSHIELD's defaults: the loosest values a policy may set. */
@@ -91,6 +115,9 @@ export const DATASHIELD_LIMITS: Readonly<DisclosureSettings> = Object.freeze({
   minSubsetSize: 3,
   maxParametersPerRow: 0.33,
   maxLevels: 40,
+  // No DataSHIELD counterpart: the loosest values this station accepts.
+  maxLeverage: 0.9,
+  maxReleasedRowSets: 1_000_000,
 });
 
 export const DEFAULT_REQUEST_WINDOW_SECONDS = 300;
@@ -142,7 +169,7 @@ const TOP_FIELDS = ["version", "requestWindowSeconds", "disclosure", "studies"];
 const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "stations", "datasets", "computations", "disclosure"];
 const RESEARCHER_FIELDS = ["name", "key"];
 const DATASET_FIELDS = ["name", "columns", "stations"];
-const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels"];
+const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels", "maxLeverage", "maxReleasedRowSets"];
 
 class PolicyReader {
   constructor(private readonly file: string) {}
@@ -239,7 +266,7 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
   if (value === undefined) return { ...base };
   const o = r.object(value, field, DISCLOSURE_FIELDS);
   const out = { ...base };
-  const whole = (key: "minCellSize" | "minSubsetSize" | "maxLevels", lo: number, hi: number): void => {
+  const whole = (key: "minCellSize" | "minSubsetSize" | "maxLevels" | "maxReleasedRowSets", lo: number, hi: number): void => {
     const v = o[key];
     if (v === undefined) return;
     if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
@@ -250,6 +277,14 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
   whole("minCellSize", DATASHIELD_LIMITS.minCellSize, 1_000_000);
   whole("minSubsetSize", DATASHIELD_LIMITS.minSubsetSize, 1_000_000);
   whole("maxLevels", 2, DATASHIELD_LIMITS.maxLevels);
+  whole("maxReleasedRowSets", 100, DATASHIELD_LIMITS.maxReleasedRowSets);
+  const leverage = o.maxLeverage;
+  if (leverage !== undefined) {
+    if (typeof leverage !== "number" || !(leverage >= 0.05) || leverage > DATASHIELD_LIMITS.maxLeverage) {
+      r.fail(`${field}.maxLeverage`, `must be a number from 0.05 to ${DATASHIELD_LIMITS.maxLeverage}, got ${JSON.stringify(leverage)}`);
+    }
+    out.maxLeverage = leverage as number;
+  }
   const ratio = o.maxParametersPerRow;
   if (ratio !== undefined) {
     if (typeof ratio !== "number" || !(ratio > 0) || ratio > DATASHIELD_LIMITS.maxParametersPerRow) {
@@ -263,6 +298,7 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
     if (out.minSubsetSize < base.minSubsetSize) r.fail(`${field}.minSubsetSize`, `may not be below the station-wide ${base.minSubsetSize}`);
     if (out.maxParametersPerRow > base.maxParametersPerRow) r.fail(`${field}.maxParametersPerRow`, `may not exceed the station-wide ${base.maxParametersPerRow}`);
     if (out.maxLevels > base.maxLevels) r.fail(`${field}.maxLevels`, `may not exceed the station-wide ${base.maxLevels}`);
+    if (out.maxLeverage > base.maxLeverage) r.fail(`${field}.maxLeverage`, `may not exceed the station-wide ${base.maxLeverage}`);
   }
   return out;
 }

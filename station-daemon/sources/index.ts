@@ -12,6 +12,8 @@ import type { JobSpec } from "../../common/job.js";
 import { type DatasetSource as DatasetConfig, datasetPath, isFileSource } from "../config.js";
 import { loadCsv } from "../data/csv.js";
 import type { Table } from "../data/table.js";
+import type { DisclosureSettings } from "../governance/policy.js";
+import type { ReleasedRows } from "../governance/released-rows.js";
 import { MemorySource } from "./memory.js";
 import { loadParquet } from "./parquet.js";
 import { PostgresSource, type PostgresSourceLog } from "./postgres.js";
@@ -21,6 +23,23 @@ export interface Contribution {
   contribution: Float64Array;
   /** Rows the job's where-expression selected (all rows without one), for disclosure checks. */
   rowsSelected: number;
+}
+
+/**
+ * What the station has decided about a job before computing it, for the checks a source makes
+ * while it computes (before any result exists): the subset rule first, then model isolation, then
+ * differencing. Without a guard (kernel tests, benchmarks) none of these run; the station always
+ * passes one.
+ */
+export interface JobGuard {
+  /** The job's study: differencing records are per study. */
+  study: string;
+  /** The study's limits. */
+  disclosure: DisclosureSettings;
+  /** Named in refusals. */
+  station?: string;
+  /** The station's differencing records (kept for memory sources; see postgres.ts for a database). */
+  releasedRows?: ReleasedRows;
 }
 
 export interface DatasetSource {
@@ -33,7 +52,7 @@ export interface DatasetSource {
   readonly table: Table;
   /** Where the rows are, for logs: a file path or `postgres table schema.name` (never credentials). */
   readonly description: string;
-  compute(job: JobSpec): Promise<Contribution>;
+  compute(job: JobSpec, guard?: JobGuard): Promise<Contribution>;
   close(): Promise<void>;
 }
 

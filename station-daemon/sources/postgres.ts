@@ -11,6 +11,13 @@
  * also set to default_transaction_read_only, and each job runs in one READ ONLY, REPEATABLE READ
  * transaction, so its queries see one snapshot.
  *
+ * Disclosure checks while computing (a JobGuard): the subset rule runs first, as its own count
+ * query, before any query that could fail on a value; a GLM's design is checked for isolating a
+ * person in the database (sql-glm.ts, the same verdict and words as compute/model-disclosure.ts).
+ * Differencing is NOT covered for a database table: its rows have no stable numbering across
+ * queries (the table may change between jobs, and a key column is not required), so the station
+ * keeps no record of released row sets for it — governance/README.md says what that leaves open.
+ *
  * The connection string comes from an environment variable or a file (mode 0600) named in
  * station.json; it is never logged nor put into an error: messages name where it came from, and
  * anything the driver reports is scrubbed of it and of its password.
@@ -24,10 +31,11 @@ import { checkWhere } from "../compute/filter.js";
 import { DEFAULT_POSTGRES_MAX_LEVELS, type PostgresDatasetSource } from "../config.js";
 import { compareCodePoints } from "../data/csv.js";
 import type { Column, ColumnKind, Table } from "../data/table.js";
-import type { Contribution, DatasetSource } from "./index.js";
+import { checkSubsetSize } from "../compute/contribution.js";
+import type { Contribution, DatasetSource, JobGuard } from "./index.js";
 import { descriptiveSql, isDescriptivePushedDown, type SqlContext } from "./sql-descriptive.js";
 import { glmSql } from "./sql-glm.js";
-import { SqlParams, SqlSchema, quoteIdentifier } from "./sql.js";
+import { SqlParams, SqlSchema, quoteIdentifier, whereSql } from "./sql.js";
 
 export interface PostgresSourceLog {
   info(message: string): void;
@@ -245,7 +253,7 @@ export class PostgresSource implements DatasetSource {
     return new PostgresSource({ name: source.name, table, description: described, pool, schema: finalSchema, scrub: o.scrub, log: o.log });
   }
 
-  async compute(job: JobSpec): Promise<Contribution> {
+  async compute(job: JobSpec, guard?: JobGuard): Promise<Contribution> {
     if (job.where !== undefined) checkWhere(this.table, job.where);
     const c = job.computation;
     if (c.kind === "indicators" && Array.isArray(c.indicators)) {
@@ -276,7 +284,16 @@ export class PostgresSource implements DatasetSource {
           }
         },
       };
-      const result = c.kind === "glm" ? await glmSql(ctx, { where: job.where, computation: c }) : await descriptiveSql(ctx, { where: job.where, computation: c as Parameters<typeof descriptiveSql>[1]["computation"] });
+      if (guard) {
+        // The subset rule before anything else runs on the rows (errors of later queries could
+        // otherwise say something of a few rows).
+        const params = new SqlParams();
+        const where = job.where ? ` WHERE (${whereSql(this.schema, job.where, params)}) IS TRUE` : "";
+        const [counted] = await ctx.run(`SELECT count(*) AS n FROM ${this.schema.relation} t${where}`, params.values);
+        checkSubsetSize(Number(counted?.n ?? 0), guard);
+      }
+      const isolation = guard ? { limits: guard.disclosure, station: guard.station } : undefined;
+      const result = c.kind === "glm" ? await glmSql(ctx, { where: job.where, computation: c, isolation }) : await descriptiveSql(ctx, { where: job.where, computation: c as Parameters<typeof descriptiveSql>[1]["computation"] });
       await client.query("COMMIT");
       return result;
     } catch (err) {

@@ -35,6 +35,8 @@ import { rowFamily, rowLink } from "../compute/glm-family.js";
 import type { SqlContext } from "./sql-descriptive.js";
 import { type SqlParams, type SqlSchema, whereSql } from "./sql.js";
 import { LANCZOS, LOG_FACTORIAL } from "../../common/log-gamma.js";
+import { choleskyWithAliasing, unpackUpper } from "../../sdk/glm/linalg.js";
+import { type ModelLimits, NONZERO_RELATIVE, judgeModelIsolation } from "../compute/model-disclosure.js";
 
 const EPSILON = 2.220446049250313e-16;
 const LOGIT_THRESHOLD = 30;
@@ -105,9 +107,21 @@ export function arithSql(schema: SqlSchema, expr: ArithExpr, params: SqlParams):
   throw new BadInput("a formula holds an unknown arithmetic node");
 }
 
+/**
+ * NULL where the logarithm is undefined (a response outside the family's range, which the query
+ * reports as bad_response): PostgreSQL would raise instead, and its error would stand in for ours.
+ */
 function xlogy(x: string, y: string): string {
-  return `(CASE WHEN ${x} = 0 THEN 0::float8 ELSE ${x} * ln(${y}) END)`;
+  return `(CASE WHEN ${x} = 0 THEN 0::float8 WHEN ${y} > 0 THEN ${x} * ln(${y}) END)`;
 }
+
+/**
+ * Design values below this magnitude are taken as 0: PostgreSQL raises an error on a float8
+ * product that underflows to 0 (JS gives 0), and W·xᵢ·xⱼ of a value like exp(50·(age − 102)) at
+ * age 90 (1e−261) would. They are far below the support threshold of model-disclosure.ts and
+ * change no sum in its sixteenth digit.
+ */
+const DESIGN_FLUSH = 1e-100;
 
 /** log Γ(y + 1), as compute/glm-family.ts logGamma(y + 1): exact table for small counts, Lanczos else. */
 function logGammaPlusOne(y: string, params: SqlParams): string {
@@ -117,7 +131,7 @@ function logGammaPlusOne(y: string, params: SqlParams): string {
   for (let i = 1; i < 9; i++) a = `(${a} + ${k(LANCZOS[i])} / (${z} + ${i}))`;
   const t = `(${z} + ${k(7.5)})`;
   const lanczos = `(${k(0.5 * Math.log(2 * Math.PI))} + (${z} + ${k(0.5)}) * ln(${t}) - ${t} + ln(${a}))`;
-  return `(CASE WHEN ${y} >= 0 AND ${y} <= 255 AND ${y} = trunc(${y}) THEN (${table})[${y}::int + 1] ELSE ${lanczos} END)`;
+  return `(CASE WHEN ${y} < 0 THEN NULL WHEN ${y} <= 255 AND ${y} = trunc(${y}) THEN (${table})[${y}::int + 1] ELSE ${lanczos} END)`;
 }
 
 interface LinkSql {
@@ -131,13 +145,14 @@ const LINK_SQL: Record<LinkName, LinkSql> = {
     linkinv: (eta) =>
       `(CASE WHEN ${eta} < ${k(-LOGIT_MAX)} THEN ${k(EPSILON / (1 + EPSILON))} WHEN ${eta} > ${k(LOGIT_MAX)} THEN ${k(1 / EPSILON / (1 + 1 / EPSILON))} ` +
       `ELSE exp(${eta}) / (1 + exp(${eta})) END)`,
-    linkfun: (mu) => `ln(${mu} / (1 - ${mu}))`,
+    // NULL outside (0, 1), where only a bad response can put the start mean (reported as such).
+    linkfun: (mu) => `(CASE WHEN ${mu} > 0 AND ${mu} < 1 THEN ln(${mu} / (1 - ${mu})) END)`,
     muEta: (eta) =>
       `(CASE WHEN ${eta} > ${k(LOGIT_THRESHOLD)} OR ${eta} < ${k(-LOGIT_THRESHOLD)} THEN ${k(EPSILON)} ELSE exp(${eta}) / ((1 + exp(${eta})) * (1 + exp(${eta}))) END)`,
   },
   log: {
     linkinv: (eta) => `(CASE WHEN ${eta} < -700 THEN ${k(EPSILON)} WHEN ${eta} > ${k(709.782712893384)} THEN ${INF} ELSE GREATEST(exp(${eta}), ${k(EPSILON)}) END)`,
-    linkfun: (mu) => `ln(${mu})`,
+    linkfun: (mu) => `(CASE WHEN ${mu} > 0 THEN ln(${mu}) END)`,
     muEta: (eta) => `(CASE WHEN ${eta} < -700 THEN ${k(EPSILON)} WHEN ${eta} > ${k(709.782712893384)} THEN ${INF} ELSE GREATEST(exp(${eta}), ${k(EPSILON)}) END)`,
   },
   identity: {
@@ -316,7 +331,8 @@ function modelSql(schema: SqlSchema, c: GlmComputation, formula: ParsedFormula, 
     const indicators = col.factors.filter((f) => f.level !== undefined).map((f) => `${variableRef[f.variable]} = ${f.level! | 0}`);
     if (numeric.length > 0) numericDesign.push(j);
     const product = numeric.length > 0 ? numeric.join(" * ") : "1::float8";
-    return indicators.length > 0 ? `(CASE WHEN ${indicators.join(" AND ")} THEN ${product} ELSE 0::float8 END)` : `(${product})`;
+    const flushed = numeric.length > 0 ? `(CASE WHEN abs(${product}) < ${k(DESIGN_FLUSH)} THEN 0::float8 ELSE ${product} END)` : product;
+    return indicators.length > 0 ? `(CASE WHEN ${indicators.join(" AND ")} THEN ${flushed} ELSE 0::float8 END)` : `(${flushed})`;
   });
   return {
     rowColumns,
@@ -333,7 +349,58 @@ function modelSql(schema: SqlSchema, c: GlmComputation, formula: ParsedFormula, 
   };
 }
 
-export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: GlmComputation }): Promise<{ contribution: Float64Array; rowsSelected: number }> {
+/**
+ * The model-isolation check of compute/model-disclosure.ts, in the database: column support and
+ * the largest leverage need the information matrix first, so they are a second query over the
+ * same stages, with I⁺ (as D L⁻ᵀ L⁻¹ D over the kept columns) and the support thresholds as
+ * parameters. Refusals read exactly as the kernels' (checkModelIsolation words them).
+ */
+async function checkIsolationSql(
+  ctx: SqlContext,
+  o: { scored: string; params: SqlParams; p: number; names: string[]; information: Float64Array; largest: number[]; w: string; isolation: { limits: ModelLimits; station?: string } },
+): Promise<void> {
+  const { p, params } = o;
+  const f = choleskyWithAliasing(unpackUpper(o.information, p), p);
+  const kept = Array.from({ length: p }, (_, i) => !f.aliased.includes(i));
+  // L⁻¹ over the kept columns (zero elsewhere), then M = D L⁻ᵀ L⁻¹ D, so that h = W xᵀ M x.
+  const inv = new Float64Array(p * p);
+  for (let c = 0; c < p; c++) {
+    if (!kept[c]) continue;
+    for (let i = c; i < p; i++) {
+      if (!kept[i]) continue;
+      let s = i === c ? 1 : 0;
+      for (let j = c; j < i; j++) if (kept[j]) s -= f.l[i * p + j] * inv[j * p + c];
+      inv[i * p + c] = s / f.l[i * p + i];
+    }
+  }
+  const m: number[] = [];
+  for (let i = 0; i < p; i++) {
+    for (let j = i; j < p; j++) {
+      let s = 0;
+      for (let k = 0; k < p; k++) s += inv[k * p + i] * inv[k * p + j];
+      m.push((i === j ? 1 : 2) * s * f.scale[i] * f.scale[j]);
+    }
+  }
+  const terms: string[] = [];
+  const mParam = params.add(m.map((v) => (Number.isFinite(v) ? v : 0)), "float8[]");
+  let k = 0;
+  for (let i = 0; i < p; i++) for (let j = i; j < p; j++) terms.push(`(${mParam})[${++k}] * x${i} * x${j}`);
+  const support = o.largest.map((largest, j) =>
+    largest > 0 ? `count(*) FILTER (WHERE abs(x${j}) > ${params.number(NONZERO_RELATIVE * largest)})` : `0::int8`,
+  );
+  const text =
+    `SELECT COALESCE(max(working * (${terms.join(" + ") || "0"})), 0) AS h${support.map((sql, j) => `, ${sql} AS s${j}`).join("")} ` +
+    `FROM (${o.scored}) s WHERE complete AND ${o.w} <> 0 AND working > 0`;
+  const [row] = await ctx.run(text, params.values);
+  const supports = Array.from({ length: p }, (_, j) => Number(row?.[`s${j}`] ?? 0));
+  const h = Number(row?.h ?? 0);
+  judgeModelIsolation({ names: o.names, support: supports, maxLeverage: () => h }, o.isolation.limits, o.isolation.station);
+}
+
+export async function glmSql(
+  ctx: SqlContext,
+  job: { where?: Expr; computation: GlmComputation; isolation?: { limits: ModelLimits; station?: string } },
+): Promise<{ contribution: Float64Array; rowsSelected: number }> {
   const c = job.computation;
   rowFamily(c.family);
   rowLink(c.link);
@@ -415,24 +482,35 @@ export async function glmSql(ctx: SqlContext, job: { where?: Expr; computation: 
     `count(*) FILTER (WHERE ${m.hasTrials ? `trials < 0 OR ${notFinite("trials")}` : "false"}) AS bad_trials, ` +
     `count(*) FILTER (WHERE ${notFinite("off")}) AS bad_offset, ` +
     `count(*) FILTER (WHERE ${badDesign}) AS bad_design, ` +
+    `ARRAY[${Array.from({ length: p }, (_, j) => `COALESCE(max(abs(${x(j)})) FILTER (WHERE ${w} <> 0 AND working > 0), 0)`).join(", ") || "0"}]::float8[] AS largest, ` +
     `ARRAY[${[...header, ...score, ...information].join(", ")}]::float8[] AS v ` +
     `FROM (${scored}) s GROUP BY complete`;
   if (text.length > MAX_SQL_LENGTH) throw new BadInput("the model's formula is too complex to compute in the database");
   const result = await ctx.run(text, params.values);
   let rowsSelected = 0;
   let out = new Float64Array(GLM_HEADER_LENGTH + p + (p * (p + 1)) / 2);
+  let largest: number[] = [];
   for (const r of result) {
     rowsSelected += Number(r.rows);
     if (r.complete !== true) continue;
     if (Number(r.bad_level) > 0) throw new BadInput("a factor in the model holds a level the station did not have when it started (the table changed); restart the station");
-    if (Number(r.bad_weight) > 0) throw new BadInput("prior weights must be finite and non-negative (a row at this station has one that is not)");
+    // As the kernels' errors: the column and the kind of problem, never a value or a count.
+    if (Number(r.bad_weight) > 0) throw new BadInput(`prior weights must be finite and non-negative; the weights column "${c.weights}" has a value outside that at this station`);
     if (Number(r.bad_trials) > 0) throw new BadInput(`the counts of ${formula.response.label} must be finite and non-negative`);
-    if (Number(r.bad_offset) > 0) throw new BadInput(`the offset is not finite in a row (${formula.offsets.map((f) => f.label).join(" + ")})`);
-    if (Number(r.bad_design) > 0) throw new BadInput("a design column has a non-finite value in a row at this station");
+    if (Number(r.bad_offset) > 0) throw new BadInput(`the offset ${formula.offsets.map((f) => f.label).join(" + ")} is not finite (infinite or undefined) in rows at this station`);
+    if (Number(r.bad_design) > 0) throw new BadInput("a design column is not finite (infinite or undefined) in rows at this station");
     if (Number(r.bad_response) > 0) {
-      throw new BadInput(c.family === "binomial" ? "a binomial response must be 0/1, a boolean, or a proportion in [0, 1]; a row at this station has another value" : "a poisson response cannot be negative; a row at this station has a negative value");
+      throw new BadInput(
+        c.family === "binomial"
+          ? `a binomial response must be 0/1, a boolean, or a proportion in [0, 1] (with the trials as weights); the response ${formula.response.label} has a value outside that at this station`
+          : `a poisson response cannot be negative; the response ${formula.response.label} has a negative value at this station`,
+      );
     }
     out = Float64Array.from(r.v as number[]);
+    largest = (r.largest as number[]).map(Number);
+  }
+  if (job.isolation && p > 0 && out[0] > 0) {
+    await checkIsolationSql(ctx, { scored, params, p, names: m.names, information: out.subarray(GLM_HEADER_LENGTH + p), largest, w, isolation: job.isolation });
   }
   return { contribution: out, rowsSelected };
 }
