@@ -36,6 +36,7 @@ import {
 } from "./governance/index.js";
 import type { StationTls } from "./governance/tls.js";
 import { SecureJobs } from "./secure-jobs.js";
+import { attachRecordKeys } from "./release/index.js";
 
 export interface StationLog {
   info(message: string): void;
@@ -115,6 +116,8 @@ export class Station {
     const sources = new Map<string, DatasetSource>();
     try {
       for (const dataset of config.datasets) sources.set(dataset.name, await openDatasetSource(dataset, { dir, log }));
+      // Record keys for cell-key perturbation live beside the data they key (made on first use).
+      for (const source of sources.values()) if (source.table.rowCount > 0) attachRecordKeys({ dir, table: source.table });
       const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
       const tls = loadStationTls(dir);
       const audit = await AuditLog.open({ dir, identity });

@@ -22,7 +22,8 @@ export function computeContribution(table: Table, job: JobSpec): { contribution:
   return { contribution: kernel(table, rows, job), rowsSelected };
 }
 
-function kernel(table: Table, rows: Uint8Array, job: JobSpec): Float64Array {
+/** The job's vector over the given rows (1 = counted): the kernels, without the where-filter. */
+export function kernel(table: Table, rows: Uint8Array, job: JobSpec): Float64Array {
   const c = job.computation;
   switch (c.kind) {
     case "count":

@@ -22,8 +22,11 @@
  *                                           //   "columns": "*" releases every column of that dataset;
  *                                           //   "datasets": "*" every column of every dataset
  *       "computations": ["count", "moments", "glm"],   // or "*": every known computation
- *       "disclosure": { "minCellSize": 20 } // optional: this study's limits, which may only be
+ *       "disclosure": { "minCellSize": 20 }, // optional: this study's limits, which may only be
  *                                           //   stricter than the station-wide ones
+ *       "perturbation": { "maxNoise": 2, "variance": 1 }  // optional, off by default: cell-key
+ *                                           //   perturbation of released counts (or the name of a
+ *                                           //   published table: "werkplaats-d2-v1")
  *     } ]
  *   }
  *
@@ -38,6 +41,29 @@
  *                             (DataSHIELD nfilter.glm, default 0.33)
  *   maxLevels            40   a group-by or factor with more levels is refused
  *                             (DataSHIELD nfilter.levels.max, default 40)
+ *   perStationCells   false   also refuse a job when a cell of this station's *own* part is
+ *                             1 … minCellSize−1 (DataSHIELD's rule). Off by default: the
+ *                             stations decide on the *combined* table instead, after secure
+ *                             aggregation and before anything reaches the analyst
+ *                             (station-daemon/release/): combined cells of 1 … minCellSize−1
+ *                             are withheld, with enough others that none can be recovered from
+ *                             the totals released with them. A study may turn it on, not off.
+ *
+ * Perturbation (per study; off when absent). Cell-key perturbation as in the ABS TableBuilder and
+ * the European census 2021 (common/perturbation.ts): every row holds a random record key kept in
+ * the station folder (record-keys/), a cell's key is the sum of its rows' keys, and a published
+ * table maps (count, cell key) to a small integer noise, the same for the same cell every time.
+ * It is what answers differencing between tables (two counts differing by one person).
+ *
+ *   "perturbation": { "maxNoise": 2, "variance": 1 }   |D| ≤ maxNoise (1 … 20), variance in
+ *                                                       (0, maxNoise²)
+ *   "perturbation": "werkplaats-d2-v1"                 a named table (also werkplaats-d3-v2,
+ *                                                       werkplaats-d5-v3)
+ *
+ * Released counts (count cells and margins, histogram bins, indicator numerators and
+ * denominators) are perturbed; results say so. Moments, model fits, quantiles and evaluation
+ * measures are not. Databases (PostgreSQL sources) have no record keys: a study with
+ * perturbation refuses their tables.
  *
  * String values are never released: a categorical column may be grouped by (its levels are
  * released metadata) or compared with in a filter, but no computation sums or returns it.
@@ -45,6 +71,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigInvalid } from "../../common/errors.js";
+import { NAMED_PERTURBATION_TABLES, type PerturbationSettings, checkPerturbation } from "../../common/perturbation.js";
 
 export const POLICY_FILE = "policy.json";
 export const POLICY_VERSION = 1;
@@ -61,6 +88,8 @@ export interface DisclosureSettings {
   minSubsetSize: number;
   maxParametersPerRow: number;
   maxLevels: number;
+  /** Refuse when a cell of the station's own part is small (default false: combined rule only). */
+  perStationCells?: boolean;
 }
 
 export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
@@ -68,6 +97,7 @@ export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
   minSubsetSize: 10,
   maxParametersPerRow: 0.33,
   maxLevels: 40,
+  perStationCells: false,
 });
 
 /** DataSHIELD's defaults: the loosest values a policy may set. */
@@ -106,6 +136,8 @@ export interface StudyPolicy {
   computations: "*" | ComputationKind[];
   /** The effective limits: station-wide, tightened by the study's own. */
   disclosure: DisclosureSettings;
+  /** Cell-key perturbation of released counts; absent: off. */
+  perturbation?: PerturbationSettings;
 }
 
 export interface StationPolicy {
@@ -120,10 +152,11 @@ export type KnownDatasets = ReadonlyMap<string, readonly string[]>;
 
 const STUDY_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const TOP_FIELDS = ["version", "requestWindowSeconds", "disclosure", "studies"];
-const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "datasets", "computations", "disclosure"];
+const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "datasets", "computations", "disclosure", "perturbation"];
 const RESEARCHER_FIELDS = ["name", "key"];
 const DATASET_FIELDS = ["name", "columns"];
-const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels"];
+const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels", "perStationCells"];
+const PERTURBATION_FIELDS = ["maxNoise", "variance"];
 
 class PolicyReader {
   constructor(private readonly file: string) {}
@@ -201,7 +234,12 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
     }
     out.maxParametersPerRow = ratio as number;
   }
+  if (o.perStationCells !== undefined) {
+    if (typeof o.perStationCells !== "boolean") r.fail(`${field}.perStationCells`, `must be true or false, got ${JSON.stringify(o.perStationCells)}`);
+    out.perStationCells = o.perStationCells as boolean;
+  }
   if (strictOnly) {
+    if (base.perStationCells && !out.perStationCells) r.fail(`${field}.perStationCells`, "may not be turned off when the station turns it on");
     // A study may tighten the station's limits, never loosen them.
     if (out.minCellSize < base.minCellSize) r.fail(`${field}.minCellSize`, `may not be below the station-wide ${base.minCellSize}`);
     if (out.minSubsetSize < base.minSubsetSize) r.fail(`${field}.minSubsetSize`, `may not be below the station-wide ${base.minSubsetSize}`);
@@ -306,7 +344,27 @@ function readStudy(r: PolicyReader, value: unknown, field: string, stationDisclo
     });
   }
   const disclosure = readDisclosure(r, o.disclosure, `${field}.disclosure`, stationDisclosure, true);
-  return { id, purpose, dpia, expires, expiresAt, researchers, datasets, computations, disclosure };
+  const perturbation = readPerturbation(r, o.perturbation, `${field}.perturbation`);
+  return { id, purpose, dpia, expires, expiresAt, researchers, datasets, computations, disclosure, ...(perturbation ? { perturbation } : {}) };
+}
+
+function readPerturbation(r: PolicyReader, value: unknown, field: string): PerturbationSettings | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") {
+    const named = NAMED_PERTURBATION_TABLES[value];
+    if (!named) r.fail(field, `"${value}" is not a published perturbation table (known: ${Object.keys(NAMED_PERTURBATION_TABLES).join(", ")})`);
+    return { ...named };
+  }
+  const o = r.object(value, field, PERTURBATION_FIELDS);
+  const settings = { maxNoise: o.maxNoise as number, variance: o.variance as number };
+  if (typeof o.maxNoise !== "number") r.fail(`${field}.maxNoise`, "must be a whole number from 1 to 20");
+  if (typeof o.variance !== "number") r.fail(`${field}.variance`, "must be a number");
+  try {
+    checkPerturbation(settings);
+  } catch (err) {
+    r.fail(field, (err as Error).message);
+  }
+  return settings;
 }
 
 /** Reads and checks DIR/policy.json; ConfigInvalid naming the file and field when it is wrong. */
