@@ -79,7 +79,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       const evaluation = await model.evaluate(clients, { riskCutpoints: [0.3, 0.5] });
       out(`AUC ${evaluation.auc.toFixed(3)}; clients by predicted risk group:`);
       for (const g of evaluation.riskGroups) {
-        out(`  ${g.label.padEnd(7)} ${String(g.n).padStart(5)} clients, ${String(g.observed).padStart(5)} fell (expected ${g.expected.toFixed(0)})`);
+        out(`  ${g.label.padEnd(7)} ${String(g.n).padStart(5)} clients, ${String(g.observed).padStart(5)} fell (expected ${g.expected === null ? "withheld" : g.expected.toFixed(0)})`);
       }
       out();
     } finally {
