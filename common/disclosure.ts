@@ -86,7 +86,14 @@ export function suppressTable(table: SuppressionTable): Uint8Array {
   const n = values.length;
   const hidden = table.hidden ?? new Set<number>();
   const status = new Uint8Array(n);
-  for (const i of table.primary) if (!hidden.has(i)) status[i] = PRIMARY;
+  // A hidden entry can be sensitive too (the people *without* the condition, when few): it is
+  // never released, but must not be recoverable either.
+  const sensitiveHidden = new Set<number>();
+  for (const i of table.primary) {
+    if (hidden.has(i)) sensitiveHidden.add(i);
+    else status[i] = PRIMARY;
+  }
+  const sensitive = (i: number) => status[i] !== RELEASED || sensitiveHidden.has(i);
   if (lines.length === 0) return status;
   const members = lines.map((l) => [...l.cells, l.total]);
   const linesOf: number[][] = Array.from({ length: n }, () => []);
@@ -94,12 +101,26 @@ export function suppressTable(table: SuppressionTable): Uint8Array {
   const unknown = (i: number) => status[i] !== RELEASED || hidden.has(i);
   const candidate = (i: number) => status[i] === RELEASED && !hidden.has(i) && !table.notCandidates?.has(i);
 
-  /** Withholds the smallest non-zero released member of line j (cells before the total). */
+  const needsPartner = (j: number) => members[j].some(sensitive) && members[j].filter((i) => unknown(i) && values[i] !== 0).length < 2;
+  /**
+   * Withholds one more non-zero released member of line j (cells before the total): preferably
+   * one whose other lines need a partner too — so that withheld cells close into rectangles, as
+   * the hypercube method's do — and among those the smallest.
+   */
   const addPartner = (j: number): boolean => {
     const line = lines[j];
+    const rank = (i: number) => (linesOf[i].some((k) => k !== j && needsPartner(k)) ? 0 : 1);
     const pick = (pool: readonly number[]) => {
       let best = -1;
-      for (const i of pool) if (candidate(i) && values[i] !== 0 && (best < 0 || values[i] < values[best] || (values[i] === values[best] && i < best))) best = i;
+      let bestRank = 2;
+      for (const i of pool) {
+        if (!candidate(i) || values[i] === 0) continue;
+        const r = rank(i);
+        if (best < 0 || r < bestRank || (r === bestRank && (values[i] < values[best] || (values[i] === values[best] && i < best)))) {
+          best = i;
+          bestRank = r;
+        }
+      }
       return best;
     };
     let i = pick(line.cells);
@@ -114,15 +135,11 @@ export function suppressTable(table: SuppressionTable): Uint8Array {
     for (let changed = true; changed; ) {
       changed = false;
       for (let j = 0; j < lines.length; j++) {
-        const m = members[j];
-        if (!m.some((i) => status[i] !== RELEASED)) continue;
-        const protecting = m.filter((i) => unknown(i) && values[i] !== 0).length;
-        if (protecting >= 2) continue;
-        if (addPartner(j)) changed = true;
+        if (needsPartner(j) && addPartner(j)) changed = true;
       }
     }
     // 2. audit by linear algebra
-    const exposed = recoverable({ n, lines: members, totals: lines.map((l) => l.total), unknown, sensitive: (i) => status[i] !== RELEASED });
+    const exposed = recoverable({ n, lines: members, totals: lines.map((l) => l.total), unknown, sensitive });
     if (exposed.length === 0) return status;
     let progressed = false;
     for (const i of exposed) {
@@ -137,7 +154,7 @@ export function suppressTable(table: SuppressionTable): Uint8Array {
     if (!progressed) {
       // Nothing left to withhold beside them: withhold every released member of their lines.
       for (const i of exposed) for (const j of linesOf[i]) for (const k of members[j]) if (candidate(k)) status[k] = SECONDARY;
-      if (recoverable({ n, lines: members, totals: lines.map((l) => l.total), unknown, sensitive: (i) => status[i] !== RELEASED }).length > 0) {
+      if (recoverable({ n, lines: members, totals: lines.map((l) => l.total), unknown, sensitive }).length > 0) {
         // Fail closed: a table we cannot protect is not released at all.
         for (let i = 0; i < n; i++) if (!hidden.has(i) && status[i] === RELEASED) status[i] = SECONDARY;
       }

@@ -230,11 +230,11 @@ function countModel(c: Of<"count">, sum: ArrayLike<number>): ReleaseModel {
   const tables = [{ mask: all, offset: 0, size: cells }, ...offsets];
   const at = new Map(tables.map((t) => [t.mask, t]));
   for (const t of tables) {
-    for (let d = 0; d < by.length; d++) {
+    // The last column first: rows of a crosstab before its columns, as tables are read.
+    for (let d = by.length - 1; d >= 0; d--) {
       if (!(t.mask & (1 << d))) continue;
       const below = at.get(t.mask & ~(1 << d));
       if (!below) continue;
-      const sub = by.filter((_, x) => t.mask & (1 << x));
       const lines = new Map<number, number[]>();
       for (let k = 0; k < t.size; k++) {
         // The entry of `below` this sub-table entry adds into.
@@ -243,7 +243,6 @@ function countModel(c: Of<"count">, sum: ArrayLike<number>): ReleaseModel {
         if (!lines.has(target)) lines.set(target, []);
         lines.get(target)!.push(t.offset + k);
       }
-      void sub;
       for (const [total, members] of lines) if (members.length > 0) m.lines.push({ cells: members, total });
     }
   }

@@ -159,7 +159,7 @@ function decideTable(options: DecideReleaseOptions): Release {
     const why = [...new Set([...reasons].filter(([i]) => i < values.length && withheld[i] === PRIMARY).map(([, r]) => r))];
     notes.push(`${primaries} withheld (primary): ${why.join("; ") || primaryReason(k, model.what)}`);
   }
-  if (secondaries > 0) notes.push(`${secondaries} withheld (secondary): so that no withheld number can be recovered from the totals released with it`);
+  if (secondaries > 0) notes.push(`${secondaries} withheld (secondary): so that a withheld cell cannot be recovered from the totals released with it`);
   return { values, withheld, notes };
 }
 
