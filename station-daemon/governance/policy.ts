@@ -57,8 +57,9 @@
  *
  *   "perturbation": { "maxNoise": 2, "variance": 1 }   |D| ≤ maxNoise (1 … 20), variance in
  *                                                       (0, maxNoise²)
- *   "perturbation": "werkplaats-d2-v1"                 a named table (also werkplaats-d3-v2,
- *                                                       werkplaats-d5-v3)
+ *   "perturbation": "default"                          a named table: "default" (±3, variance 2),
+ *                                                       werkplaats-d2-v1, werkplaats-d3-v2,
+ *                                                       werkplaats-d5-v3
  *
  * Released counts (count cells and margins, histogram bins, indicator numerators and
  * denominators) are perturbed; results say so. Moments, model fits, quantiles and evaluation
