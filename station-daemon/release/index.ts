@@ -13,7 +13,7 @@
  * its combined vector is released. A kind without a rule releases nothing (fail closed).
  */
 import { PolicyRefused } from "../../common/errors.js";
-import type { Computation, JobSpec } from "../../common/job.js";
+import { type Computation, type JobSpec, descriptiveLength } from "../../common/job.js";
 import { PRIMARY, RELEASED, SECONDARY, isSmall, primaryReason, suppressTable } from "../../common/disclosure.js";
 import { PerturbationTable, RECORD_KEY_RANGE, cellKey, describePerturbation } from "../../common/perturbation.js";
 import { type ReleaseModel, releaseLayout } from "../../common/release-layout.js";
@@ -84,6 +84,18 @@ function ruleFor(job: JobSpec): ReleaseRule {
  */
 export function decideRelease(options: DecideReleaseOptions): Release {
   return ruleFor(options.job).decide(options);
+}
+
+/**
+ * How many extras `releaseExtras` appends for this job under this study: the kernel vector's
+ * length when the study perturbs a perturbable kind, else 0. Every station of a job must come to
+ * the same number (their policies for the study must agree on perturbation), and the vector the
+ * coordinator masks for is L + 1 + this.
+ */
+export function releaseExtrasLength(options: { job: JobSpec; study: StudyPolicy }): number {
+  const { job, study } = options;
+  if (!study.perturbation || !ruleFor(job).perturbable) return 0;
+  return descriptiveLength(job.computation);
 }
 
 /** Elements appended after the control element: per-entry record-key sums, when perturbed. */
