@@ -8,12 +8,16 @@
  *               MAX_MARGIN_DIMENSIONS columns; beyond, the grand total only), from the largest
  *               sub-tables down to the grand total, each row-major like the cells. Margins are
  *               released by the stations so that the analyst sees true totals with cells withheld.
- *   moments     the kernel layout, [n, Σ(x−c), Σ(x−c)²] per cell; the sums follow their n.
+ *   moments     [kernel layout | total]: [n, Σ(x−c), Σ(x−c)²] per cell, and with a group-by the
+ *               same three over all cells (the SDK's summary asks the overall n in a first job
+ *               anyway; released here, the suppression protects the cells against it). The sums
+ *               follow their n.
  *   histogram   [kernel layout | n per cell]: n = below + bins + above (missing apart).
  *   indicators  the kernel layout, [denominator, numerator] per cell; the cell's
  *               "denominator − numerator" is a hidden entry (never released, but counted: a
  *               proportion of 98 % in 50 people names the one who is not).
- *   quantile    derived: [errorBound, then per cell: n, then per probability (value, where)]:
+ *   quantile    derived: [errorBound, then per cell: n, then per probability (value, where);
+ *               with a group-by then the n over all cells (as for moments)]:
  *               value the midpoint of the fine bin holding the sample quantile (R type 1),
  *               where 0 inside the bins, −1 below them, +1 above. The fine bins are not released.
  *   glm_evaluate derived: [n, Σw, events, expected, brier, logLoss, auc, hlStatistic, hlDf,
@@ -116,7 +120,11 @@ export function quantileProbabilities(c: Of<"quantile">): readonly number[] {
 
 export function quantileReleaseLength(c: Of<"quantile">): number {
   const cells = c.by.reduce((n, g) => n * g.levels.length, 1);
-  return QUANTILE_HEADER + cells * (1 + 2 * quantileProbabilities(c).length);
+  return QUANTILE_HEADER + cells * (1 + 2 * quantileProbabilities(c).length) + (c.by.length > 0 ? 1 : 0);
+}
+
+export function momentsReleaseLength(c: Of<"moments">): number {
+  return 3 * c.by.reduce((n, g) => n * g.levels.length, 1) + (c.by.length > 0 ? 3 : 0);
 }
 
 /** The risk groups an evaluation releases: its cut-points + 1, or the default tertiles. */
@@ -137,6 +145,8 @@ export function releaseLength(c: Computation): number | undefined {
       return histogramWidth(c.edges.length) * c.by.reduce((n, g) => n * g.levels.length, 1) + c.by.reduce((n, g) => n * g.levels.length, 1);
     case "quantile":
       return quantileReleaseLength(c);
+    case "moments":
+      return momentsReleaseLength(c);
     case "glm_evaluate":
       return evaluationReleaseLength(c);
     default:
@@ -176,15 +186,8 @@ export function releaseLayout(c: Computation, sum: ArrayLike<number>, minCellSiz
   switch (c.kind) {
     case "count":
       return countModel(c, sum);
-    case "moments": {
-      const m = empty(sum.length, Float64Array.from(sum));
-      for (let i = 0; i < sum.length; i += 3) {
-        m.counts.push(i);
-        m.follows.push({ of: i, entries: [i + 1, i + 2] });
-        m.notCandidates.add(i + 1).add(i + 2);
-      }
-      return m;
-    }
+    case "moments":
+      return momentsModel(c, sum);
     case "histogram":
       return histogramModel(c, sum);
     case "indicators":
@@ -266,6 +269,29 @@ function expand(by: readonly GroupBy[], mask: number, k: number): number {
     index = index * g.levels.length + digits[d];
   });
   return index;
+}
+
+function momentsModel(c: Of<"moments">, sum: ArrayLike<number>): ReleaseModel {
+  const L = 3 * c.by.reduce((n, g) => n * g.levels.length, 1);
+  const values = new Float64Array(momentsReleaseLength(c));
+  values.set(Array.from({ length: L }, (_, i) => sum[i]));
+  const m = empty(values.length, values, "values");
+  for (let i = 0; i < L; i += 3) {
+    m.counts.push(i);
+    m.follows.push({ of: i, entries: [i + 1, i + 2] });
+    m.notCandidates.add(i + 1).add(i + 2);
+  }
+  if (c.by.length > 0) {
+    const parts = Array.from({ length: L / 3 }, (_, k) => 3 * k);
+    for (const j of [0, 1, 2]) {
+      values[L + j] = parts.reduce((t, i) => t + values[i + j], 0);
+      m.lines.push({ cells: parts.map((i) => i + j), total: L + j });
+    }
+    m.counts.push(L);
+    m.follows.push({ of: L, entries: [L + 1, L + 2] });
+    m.notCandidates.add(L + 1).add(L + 2);
+  }
+  return m;
 }
 
 function histogramModel(c: Of<"histogram">, sum: ArrayLike<number>): ReleaseModel {
@@ -378,6 +404,13 @@ function quantileModel(c: Of<"quantile">, sum: ArrayLike<number>, minCellSize: n
     values[base] = n;
     m.counts.push(base);
     m.follows.push({ of: base, entries });
+  }
+  if (c.by.length > 0) {
+    const total = values.length - 1;
+    const parts = Array.from({ length: cells }, (_, cell) => QUANTILE_HEADER + cell * per);
+    values[total] = parts.reduce((t, i) => t + values[i], 0);
+    m.counts.push(total);
+    m.lines.push({ cells: parts, total });
   }
   return m;
 }

@@ -43,10 +43,10 @@ describe("decideRelease", () => {
     expect([...a.withheld]).toEqual([...b.withheld]);
   });
 
-  it("withholds a moments cell whole when its n is small", () => {
+  it("withholds a moments cell whole when its n is small, and its partner, since the overall n is released", () => {
     const r = decide({ kind: "moments", column: "x", by: [{ column: "s", levels: ["F", "M"] }] }, [3, 200, 13400, 40, 2600, 170000]);
-    expect([...r.withheld]).toEqual([PRIMARY, PRIMARY, PRIMARY, 0, 0, 0]);
-    expect([...r.values.slice(0, 3)]).toEqual([0, 0, 0]);
+    expect([...r.withheld]).toEqual([PRIMARY, PRIMARY, PRIMARY, SECONDARY, SECONDARY, SECONDARY, 0, 0, 0]);
+    expect([...r.values]).toEqual([0, 0, 0, 0, 0, 0, 43, 2800, 183400]);
   });
 
   it("fails closed: a kind without a release rule releases nothing", () => {

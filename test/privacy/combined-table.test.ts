@@ -176,6 +176,20 @@ describe("fall-risk tables with small cells", () => {
     expect(recoverableEntries(crosstabEquations(by), r.withheld)).toEqual([]);
   });
 
+  it("a summary by buurt: the overall n of the SDK's first job does not give a withheld cell away", () => {
+    const nb = levels("fall-risk", "neighbourhood");
+    const where = "age >= 90";
+    const overall = release("fall-risk", { kind: "moments", column: "num_medications", by: [] }, { where });
+    const r = release("fall-risk", { kind: "moments", column: "num_medications", by: [nb] }, { where });
+    const cells = nb.levels.length;
+    expect(overall.withheld[0]).toBe(0);
+    expect([...r.withheld].some((w) => w === PRIMARY)).toBe(true);
+    // what the analyst knows: the released cells' n and the first job's overall n
+    const eq = [new Map<number, number>([...Array.from({ length: cells }, (_, c) => [3 * c, 1] as [number, number]), [10_000, -1]])];
+    expect(recoverableEntries(eq, r.withheld)).toEqual([]);
+    expect(r.values[3 * cells]).toBe(overall.values[0]);
+  });
+
   it("a histogram of age in 1-year bins: bins of 1 … k−1 withheld, and none follows from n", () => {
     const edges = Array.from({ length: 44 }, (_, i) => 60 + i);
     const r = release("fall-risk", { kind: "histogram", column: "age", edges, by: [{ column: "dementia", levels: ["false", "true"] }] });
