@@ -1,5 +1,6 @@
 /** `npm run bench -- NAME`: benchmark scripts that print figures; never timed tests. */
 import { benchGlm } from "./glm.js";
+import { benchRelease } from "./release.js";
 import { benchLocalStations, benchSecagg } from "./secagg.js";
 import { benchSources } from "./sources.js";
 
@@ -10,6 +11,8 @@ const BENCHES: Record<string, () => Promise<void>> = {
   stations50: () => benchLocalStations({ stations: 50, rows: 200 }),
   glm: () => benchGlm(),
   sources: () => benchSources(),
+  // The stations' combined-table release decision against the per-station check it replaces.
+  release: () => benchRelease(),
 };
 
 const name = process.argv[2];

@@ -53,7 +53,19 @@ export type Computation =
    * `lower` and `upper` (edges lower + k·(upper − lower)/bins). A kind of its own so that a
    * policy can allow coarse histograms without allowing fine ones.
    */
-  | { kind: "quantile"; column: string; lower: number; upper: number; bins: number; by: GroupBy[] }
+  | {
+      kind: "quantile";
+      column: string;
+      lower: number;
+      upper: number;
+      bins: number;
+      by: GroupBy[];
+      /**
+       * The probabilities whose quantiles the stations compute and release (the fine bins are
+       * never released: common/release-layout.ts). Absent: the quartiles.
+       */
+      probabilities?: number[];
+    }
   /**
    * An indicator set: for each indicator in turn, per cell of its `by`, [denominator,
    * numerator] (INDICATOR_VALUES_PER_CELL), concatenated in the order given. Denominator: the

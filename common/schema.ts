@@ -4,6 +4,8 @@ export interface ColumnInfo {
   type: "numeric" | "boolean" | "categorical";
   /** Categorical columns only, and only when the station releases them. */
   levels?: string[];
+  /** True when the station's column has no missing value; absent when it has some or cannot tell. */
+  complete?: boolean;
 }
 
 export interface DatasetInfo {

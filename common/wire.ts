@@ -12,6 +12,8 @@ import { type Computation, type FamilyName, type GroupBy, type IndicatorSpec, ty
 /** Most edges of one histogram, bins of one quantile job, indicators of one set. */
 export const MAX_HISTOGRAM_EDGES = 10_001;
 export const MAX_QUANTILE_BINS = 10_000;
+/** Most probabilities one quantile job may ask for. */
+export const MAX_QUANTILE_PROBABILITIES = 99;
 export const MAX_INDICATORS = 1_000;
 /**
  * Most expression nodes over all the filters of one indicator set: each node costs the station a
@@ -201,7 +203,7 @@ export function jobToWire(job: JobSpec): Record<string, unknown> {
       out.histogram = { column: c.column, by: c.by.map(groupByToWire), edges: c.edges };
       break;
     case "quantile":
-      out.quantile = { column: c.column, by: c.by.map(groupByToWire), lower: c.lower, upper: c.upper, bins: c.bins };
+      out.quantile = { column: c.column, by: c.by.map(groupByToWire), lower: c.lower, upper: c.upper, bins: c.bins, probabilities: c.probabilities ?? [] };
       break;
     case "indicators":
       out.indicators = {
@@ -271,7 +273,9 @@ export function jobFromWire(w: unknown): JobSpec {
       if (!((upper - lower) / bins > 0)) throw new BadInput("the quantile bins are too narrow to tell apart");
       const by = groupBysFromWire(c.by, "quantile.by");
       checkCells(cellCount(by) * (bins + 3), "the quantile histogram");
-      computation = { kind: "quantile", column: asName(c.column, "quantile.column"), lower, upper, bins, by };
+      const probabilities = boundedArray(c.probabilities ?? [], "quantile.probabilities", MAX_QUANTILE_PROBABILITIES).map((x) => asNumber(x, "quantile probability"));
+      if (probabilities.some((p) => !(p > 0 && p < 1))) throw new BadInput("quantile probabilities must lie strictly between 0 and 1");
+      computation = { kind: "quantile", column: asName(c.column, "quantile.column"), lower, upper, bins, by, ...(probabilities.length > 0 ? { probabilities } : {}) };
       break;
     }
     case "indicators": {

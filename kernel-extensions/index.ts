@@ -3,7 +3,7 @@
  * Rich display (HTML tables, SVG plots) in the werkplaats Jupyter kernel, plain text elsewhere.
  */
 export { show, showMarkdown, render, inNotebook, type Rendering } from "./show.js";
-export { plot, countChart, meanChart, histogramChart, coefficientPlot, rocChart, calibrationChart, countBins, countCells, type CountableQuery } from "./plots.js";
+export { plot, countChart, meanChart, histogramChart, coefficientPlot, rocChart, calibrationChart, countBins, type CountableQuery } from "./plots.js";
 export { Figure } from "./figure.js";
 export { htmlTable, countTable, meanTable, modelTable, evaluationTable, refusalNotice, type TableCell, type HtmlTableOptions } from "./html.js";
 export { barChart, histogram, forestPlot, rocCurve, calibrationPlot, niceTicks, type Bar, type HistogramBin, type ForestRow } from "./svg.js";

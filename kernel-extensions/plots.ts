@@ -115,7 +115,7 @@ export function plot(x: unknown, options: { title?: string } = {}): Figure | Fig
   throw new TypeError("plot: nothing to draw for this value (a count, mean, model or evaluation is needed)");
 }
 
-/** The part of a dataset query countBins and countCells use (`fed.dataset(name)` or a `.where(…)` of it). */
+/** The part of a dataset query countBins uses (`fed.dataset(name)` or a `.where(…)` of it). */
 export interface CountableQuery {
   where(expression: string): CountableQuery;
   count(): Promise<CountLike>;
@@ -154,32 +154,3 @@ export async function countBins(query: CountableQuery, column: string, edges: re
   return bins;
 }
 
-function quoted(level: string): string {
-  return JSON.stringify(level);
-}
-
-/**
- * A count by group-by columns, asked one cell at a time: where a station refuses a cell (its
- * subset is below the minimum size) that cell is marked suppressed with the station's reason and
- * the other cells still come back, where `count({ by })` is refused as a whole. Each cell
- * is its own federated job, protected by the same policy.
- */
-export async function countCells(query: CountableQuery, by: Readonly<Record<string, readonly string[]>>): Promise<CountLike> {
-  const columns = Object.keys(by);
-  for (const c of columns) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(c)) throw new TypeError(`countCells: "${c}" is not a column name`);
-  let groups: Array<Record<string, string>> = [{}];
-  for (const c of columns) groups = groups.flatMap((g) => by[c].map((level) => ({ ...g, [c]: level })));
-  const cells: CountLike["cells"] = [];
-  const stations = new Set<string>();
-  let dataset = query.dataset ?? "";
-  for (const group of groups) {
-    const where = columns.map((c) => `${c} == ${quoted(group[c])}`).join(" and ");
-    const { result, reason } = await countOrReason(columns.length ? query.where(where) : query);
-    result?.stations.forEach((s) => stations.add(s));
-    dataset = result?.dataset ?? dataset;
-    const cell = result?.cells[0];
-    const withheld = reason ?? (cell ? suppressionOf(cell) : "no answer");
-    cells.push(withheld !== undefined ? { group, count: null, suppressed: true, reason: withheld } : { group, count: cell!.count });
-  }
-  return { kind: "count", dataset, ...(query.whereText ? { where: query.whereText } : {}), by: columns, cells, stations: [...stations] };
-}

@@ -28,7 +28,7 @@ export { QuantileResult, type QuantileCell, type QuantileValue } from "./results
 export { ProportionResult, type ProportionCell } from "./results/proportion-result.js";
 export { IndicatorResult, type IndicatorCell, type IndicatorInfo } from "./results/indicator-result.js";
 export { StandardisedRateResult, type StandardisedRateCell } from "./results/standardised-rate-result.js";
-export { DEFAULT_MIN_CELL_SIZE } from "./results/disclosure.js";
+export { DEFAULT_MIN_CELL_SIZE } from "../common/disclosure.js";
 export { DANFOJS_INSTALL, type RecordValue, type ResultRecord } from "./results/dataframe.js";
 export { MISSING_LEVEL } from "../common/job.js";
 export type { FederatedDataset } from "./schemas.js";

@@ -29,6 +29,8 @@ export function mergeSchemas(infos: readonly StationInfo[]): FederatedDataset[] 
           prev.type = prev.type === "categorical" || col.type === "categorical" ? "categorical" : "numeric";
         }
         if (col.levels) prev.levels = [...new Set([...(prev.levels ?? []), ...col.levels])];
+        // Complete only when every station holding the column says so.
+        if (!col.complete) delete prev.complete;
       }
       byName.set(ds.name, entry);
     }

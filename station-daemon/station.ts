@@ -40,7 +40,7 @@ import type { StationTls } from "./governance/tls.js";
 import { ReleasedRows } from "./governance/released-rows.js";
 import { SecureJobs } from "./secure-jobs.js";
 import { evaluateWhere } from "./compute/filter.js";
-import { decideRelease, releaseExtras } from "./release/index.js";
+import { attachRecordKeys, decideRelease, releaseExtras } from "./release/index.js";
 import type { ReleaseBody } from "../secagg/index.js";
 import { type StationState, openStationState } from "./governance/station-state.js";
 
@@ -133,6 +133,8 @@ export class Station {
     const sources = new Map<string, DatasetSource>();
     try {
       for (const dataset of config.datasets) sources.set(dataset.name, await openDatasetSource(dataset, { dir, log }));
+      // Record keys for cell-key perturbation live beside the data they key (made on first use).
+      for (const source of sources.values()) if (source.table.rowCount > 0) attachRecordKeys({ dir, table: source.table });
       const policy = loadPolicy(dir, { datasets: new Map([...sources].map(([n, s]) => [n, [...s.table.columns.keys()]])) });
       checkPolicyStations(policy, { roster: config.roster.map((e) => e.name) });
       const tls = loadStationTls(dir);
@@ -169,7 +171,10 @@ export class Station {
       const snapshot = this.sources.get(t.name) instanceof MemorySource;
       return {
         name: t.name,
-        columns: columns.map((c) => (c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind, ...integerLevels(c.values) })),
+        columns: columns.map((c) => ({
+          ...(c.kind === "categorical" ? { name: c.name, type: c.kind, levels: [...c.levels] } : { name: c.name, type: c.kind, ...integerLevels(c.values) }),
+          ...(snapshot && isComplete(c) ? { complete: true } : {}),
+        })),
         ...(snapshot ? { fingerprint: tableFingerprint(t, columns, this.state.fingerprintKey) } : {}),
       };
     };
@@ -458,6 +463,13 @@ function integerLevels(values: Float64Array): { levels?: string[] } {
     if (seen.size > 40) return {};
   }
   return seen.size > 0 ? { levels: [...seen].sort((a, b) => a - b).map(String) } : {};
+}
+
+/** No missing value in the column (a group-by over it then needs no missing-value cell). */
+function isComplete(c: Column): boolean {
+  if (c.kind === "categorical") return c.codes.every((code) => code >= 0);
+  for (let i = 0; i < c.values.length; i++) if (Number.isNaN(c.values[i])) return false;
+  return true;
 }
 
 function splitHostPort(listen: string): [string, string] {

@@ -28,11 +28,12 @@ describe("werkplaats command line", () => {
     expect((await cli(["synth", "fall-risk", "--out", "/tmp/x", "--bogus"])).code).toBe(2);
   });
 
-  it("runs the Quick start demo to the end: counts, a refusal by disclosure control, a model, exit 0", async () => {
+  it("runs the Quick start demo to the end: counts by buurt in one job, a model, exit 0", async () => {
     const run = await cli(["demo"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/Clients in all three organisations: \d+/);
-    expect(run.stdout).toMatch(/refused by disclosure control/);
+    expect(run.stdout).toMatch(/the stations withhold combined cells of 1 to 9 people/);
+    expect(run.stdout).toMatch(/BU\d+/);
     expect(run.stdout).toMatch(/prior_fallTRUE\s+\d+\.\d+/);
     expect(run.stdout).toMatch(/AUC 0\.\d{3}/);
     expect(run.stderr).toMatch(/stopping stations/);

@@ -12,7 +12,10 @@ import { jobFromWire, jobToWire } from "../common/wire.js";
 import { parseWhere } from "../sdk/query/where.js";
 import { CountResult } from "../sdk/results/count-result.js";
 import { CrosstabResult } from "../sdk/results/crosstab-result.js";
-import { suppress } from "../sdk/results/disclosure.js";
+import { suppressTable } from "../common/disclosure.js";
+import type { Computation } from "../common/job.js";
+import { decideRelease } from "../station-daemon/release/index.js";
+import type { StudyPolicy } from "../station-daemon/governance/policy.js";
 import { HistogramResult } from "../sdk/results/histogram-result.js";
 import { fayFeuerInterval, gammaQuantile, wilsonInterval } from "../sdk/results/intervals.js";
 import { ProportionResult } from "../sdk/results/proportion-result.js";
@@ -165,7 +168,8 @@ describe("wire form of the descriptive computations", () => {
 });
 
 describe("the station's own disclosure check of the new kinds", () => {
-  const disclosure = { ...DEFAULT_DISCLOSURE };
+  // The steward's option: the per-station cell rule on the station's own part (off by default).
+  const disclosure = { ...DEFAULT_DISCLOSURE, perStationCells: true };
   const check = (job: JobSpec, contribution: number[]) =>
     checkDisclosure({ disclosure, job, table, rowsSelected: table.rowCount, contribution, station: "gp" });
 
@@ -184,37 +188,51 @@ describe("the station's own disclosure check of the new kinds", () => {
   });
 });
 
-describe("result-level suppression", () => {
-  it("withholds a count cell below the minimum and, because the total is shown, a second cell", () => {
+/** What the stations release for `computation` on the combined `sum` (minimum cell size 10). */
+function released(computation: Computation, sum: ArrayLike<number>): { sum: Float64Array; withheld: Uint8Array; notes: string[] } {
+  const study = { id: "s", disclosure: { minCellSize: 10, minSubsetSize: 10, maxParametersPerRow: 0.33, maxLevels: 40 } } as StudyPolicy;
+  const r = decideRelease({ job: { dataset: "d", computation }, study, sum: Float64Array.from(sum), extras: new Float64Array(0), stations: 3, stationsWithRows: 3 });
+  return { sum: r.values, withheld: r.withheld, notes: r.notes };
+}
+
+describe("results show what the stations withheld", () => {
+  it("withholds a count cell below the minimum and, because the total is released, a second cell", () => {
     const by = [{ column: "nb", levels: ["a", "b", "c", "d"] }];
-    const r = new CountResult({ dataset: "d", by, sum: new Float64Array([40, 4, 0, 25]), stations: ["x", "y", "z"], minCellSize: 10 });
+    const r = new CountResult({ dataset: "d", by, ...released({ kind: "count", by }, [40, 4, 0, 25]), stations: ["x", "y", "z"] });
     expect(r.cells.map((c) => c.count)).toEqual([40, null, 0, null]);
-    expect(r.cells[1]).toMatchObject({ suppressed: true, reason: expect.stringContaining("fewer than 10") });
-    expect(r.cells[3]).toMatchObject({ suppressed: true, reason: expect.stringContaining("cannot be recovered") });
+    expect(r.cells[1]).toMatchObject({ suppressed: true, withheld: "primary", reason: expect.stringContaining("fewer than 10") });
+    expect(r.cells[3]).toMatchObject({ suppressed: true, withheld: "secondary", reason: expect.stringContaining("cannot be recovered") });
     expect(r.total).toBe(69);
     expect(r.toString()).toContain("suppressed");
   });
 
   it("shows a cell equal to the minimum and withholds one just below it", () => {
     const by = [{ column: "s", levels: ["F", "M"] }];
-    const at = new CountResult({ dataset: "d", by, sum: new Float64Array([10, 50]), stations: [], minCellSize: 10 });
+    const at = new CountResult({ dataset: "d", by, ...released({ kind: "count", by }, [10, 50]), stations: [] });
     expect(at.cells.map((c) => c.count)).toEqual([10, 50]);
-    const below = new CountResult({ dataset: "d", by, sum: new Float64Array([9, 50]), stations: [], minCellSize: 10 });
+    const below = new CountResult({ dataset: "d", by, ...released({ kind: "count", by }, [9, 50]), stations: [] });
     expect(below.cells.map((c) => c.count)).toEqual([null, null]);
   });
 
   it("shows zeros, and withholds the total when the only other cells are zero", () => {
     const by = [{ column: "s", levels: ["F", "M", "X"] }];
-    const r = new CountResult({ dataset: "d", by, sum: new Float64Array([0, 3, 0]), stations: [], minCellSize: 10 });
+    const r = new CountResult({ dataset: "d", by, ...released({ kind: "count", by }, [0, 3, 0]), stations: [] });
     expect(r.cells.map((c) => c.count)).toEqual([0, null, 0]);
     expect(r.total).toBeNull();
+  });
+
+  it("shows every number of the plain combined vector when the stations withheld nothing", () => {
+    const by = [{ column: "s", levels: ["F", "M"] }];
+    const r = new CountResult({ dataset: "d", by, sum: new Float64Array([3, 50]), stations: [] });
+    expect(r.cells.map((c) => c.count)).toEqual([3, 50]);
+    expect(r.total).toBe(53);
   });
 
   it("in a crosstab leaves no row, column or margin line with exactly one withheld entry", () => {
     const rows = { column: "r", levels: ["r1", "r2", "r3"] };
     const columns = { column: "c", levels: ["c1", "c2", "c3"] };
     const counts = [50, 3, 40, 30, 25, 60, 20, 45, 0];
-    const t = new CrosstabResult({ dataset: "d", rows, columns, sum: new Float64Array(counts), stations: [], minCellSize: 10 });
+    const t = new CrosstabResult({ dataset: "d", rows, columns, ...released({ kind: "count", by: [rows, columns] }, counts), stations: [] });
     expect(t.get("r1", "c2")).toBeNull();
     const grid = [0, 1, 2].map((r) => [0, 1, 2].map((c) => t.cells[3 * r + c].suppressed === true));
     const lines = [
@@ -224,12 +242,12 @@ describe("result-level suppression", () => {
       [...t.columnTotals.map((x) => x.suppressed === true), t.total.suppressed === true],
     ];
     for (const line of lines) expect(line.filter(Boolean).length).not.toBe(1);
-    // The second cell chosen is the smallest shown one of its line: 40 in row r1, 25 in column c2.
+    // A rectangle: 40 closes row r1, 25 column c2, and 60 closes both row r2 and column c3.
     expect(t.get("r1", "c3")).toBeNull();
     expect(t.get("r2", "c2")).toBeNull();
     expect(t.get("r2", "c3")).toBeNull();
     expect(t.suppressedCount).toBe(4);
-    // Margins are computed from all cells, suppressed or not: the table stays honest.
+    // Margins are the stations' true totals, withheld cells included.
     expect(t.rowTotal("r1")).toBe(93);
     expect(t.total.count).toBe(counts.reduce((a, b) => a + b, 0));
   });
@@ -237,29 +255,33 @@ describe("result-level suppression", () => {
   it("the greedy rule runs until every line is safe", () => {
     // Row 1 (3 + 0 = 3) is withheld whole; the margins line (row totals 3 + 40 = 43) then has one
     // withheld entry, so row 2's total goes too, and with it row 2's only cell.
-    const s = suppress({
+    const s = suppressTable({
       values: [3, 0, 3, 40, 40, 43],
       lines: [
-        { cells: [0, 1], total: 2, name: "row 1" },
-        { cells: [3], total: 4, name: "row 2" },
-        { cells: [2, 4], total: 5, name: "margins" },
+        { cells: [0, 1], total: 2 },
+        { cells: [3], total: 4 },
+        { cells: [2, 4], total: 5 },
       ],
-      minCellSize: 10,
+      primary: [0],
     });
-    expect(s.map((x) => x.suppressed)).toEqual([true, false, true, true, true, false]);
+    expect([...s].map((x) => x !== 0)).toEqual([true, false, true, true, true, false]);
   });
 
-  it("withholds a proportion whose numerator or denominator is small, with both sides of the threshold", () => {
-    const by = [{ column: "nb", levels: ["a", "b", "c"] }];
-    const sum = new Float64Array([100, 10, 100, 9, 9, 0]);
-    const p = new ProportionResult({ dataset: "d", condition: "x", by, sum, stations: [], minCellSize: 10 });
-    expect(p.cells.map((c) => c.suppressed === true)).toEqual([false, true, true]);
+  it("withholds a numerator that is small, or that leaves few without the condition, and a small denominator", () => {
+    const by = [{ column: "nb", levels: ["a", "b", "c", "d"] }];
+    const sum = [100, 10, 100, 9, 9, 0, 100, 95];
+    const p = new ProportionResult({ dataset: "d", condition: "x", by, ...released({ kind: "indicators", indicators: [{ numerator: { kind: "column", name: "x" }, by }] }, sum), stations: [] });
+    expect(p.cells.map((c) => c.suppressed === true)).toEqual([false, true, true, true]);
     expect(p.cells[0].proportion).toBe(0.1);
-    expect(p.cells[1]).toMatchObject({ numerator: null, denominator: null, proportion: null });
+    expect(p.cells[1]).toMatchObject({ numerator: null, denominator: 100, proportion: null, withheld: "primary" });
+    expect(p.cells[2]).toMatchObject({ numerator: null, denominator: null, proportion: null });
+    // 95 of 100: the 5 without are as identifiable as 5 with
+    expect(p.cells[3]).toMatchObject({ numerator: null, denominator: 100 });
   });
 
   it("withholds a histogram bin below the minimum and a second bin of the same cell", () => {
-    const h = new HistogramResult({ dataset: "d", column: "age", by: [], edges: [0, 10, 20], sum: new Float64Array([0, 30, 5, 40, 2]), stations: [], minCellSize: 10 });
+    const c: Computation = { kind: "histogram", column: "age", edges: [0, 10, 20], by: [] };
+    const h = new HistogramResult({ dataset: "d", column: "age", by: [], edges: [0, 10, 20], ...released(c, [0, 30, 5, 40, 2]), stations: [] });
     const cell = h.get()!;
     expect(cell.below.count).toBe(0);
     expect(cell.bins.map((b) => b.count)).toEqual([null, null]);
@@ -279,7 +301,8 @@ describe("quantiles from a fine histogram", () => {
     const t = tableOf({ x: "numeric" }, values.map((x) => ({ x })));
     const sum = histogramCells({ table: t, rows: new Uint8Array(values.length).fill(1), column: "x", edges, by: [] });
     const probabilities = [0.02, 0.25, 0.5, 0.9, 0.99];
-    const q = new QuantileResult({ dataset: "d", column: "x", by: [], probabilities, lower, upper, bins, sum, stations: [], minCellSize: 10 });
+    const c: Computation = { kind: "quantile", column: "x", lower, upper, bins, by: [], probabilities };
+    const q = new QuantileResult({ dataset: "d", column: "x", by: [], probabilities, lower, upper, bins, ...released(c, sum), stations: [] });
     expect(q.errorBound).toBe(0.25);
     const sorted = [...values].sort((a, b) => a - b);
     for (const p of [0.25, 0.5, 0.9]) {
@@ -322,7 +345,6 @@ describe("confidence intervals", () => {
       by: [{ column: "g", levels: ["A", "B"] }],
       sum,
       stations: [],
-      minCellSize: 10,
     });
     expect(r.get({ g: "A" })!.rate).toBeCloseTo((0.75 * 0.01 + 0.25 * 0.12) * 1000, 10);
     expect(r.get({ g: "B" })!.rate).toBeCloseTo((0.75 * 0.01 + 0.25 * 0.3) * 1000, 10);

@@ -8,14 +8,16 @@ import { CrosstabResult } from "../sdk/results/crosstab-result.js";
 
 describe("rich display of descriptive results", () => {
   it("renders a crosstab with margins as an HTML table, withheld cells marked with the reason", () => {
-    // Rows F, M × columns no, yes: F/no = 4 is below the minimum of 10 and must be withheld.
+    // Rows F, M × columns no, yes: the stations withheld F/no = 4 (primary) and three partners
+    // (secondary); released layout: cells, column totals, row totals, grand total.
     const crosstab = new CrosstabResult({
       dataset: "fall_risk",
       rows: { column: "sex", levels: ["F", "M"] },
       columns: { column: "fell_12m", levels: ["false", "true"] },
-      sum: new Float64Array([4, 60, 70, 80]),
+      sum: new Float64Array([0, 0, 0, 0, 74, 140, 64, 150, 214]),
+      withheld: Uint8Array.from([1, 2, 2, 2, 0, 0, 0, 0, 0]),
+      notes: ["1 withheld (primary): fewer than 10 people (minimum cell size 10)"],
       stations: ["gp", "homecare", "hospital"],
-      minCellSize: 10,
     });
     const shown = render(crosstab);
     expect(shown.html).toBeDefined();

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Figure } from "../kernel-extensions/figure.js";
 import { countTable, htmlTable, meanTable, modelTable } from "../kernel-extensions/html.js";
 import { escapeAttribute, escapeText } from "../kernel-extensions/markup.js";
-import { calibrationChart, coefficientPlot, countBins, countCells, countChart, meanChart, plot, rocChart, type CountableQuery } from "../kernel-extensions/plots.js";
+import { calibrationChart, coefficientPlot, countBins, countChart, meanChart, plot, rocChart, type CountableQuery } from "../kernel-extensions/plots.js";
 import { formatIteration, modelProgress } from "../kernel-extensions/progress.js";
 import { type CountLike, type MeanLike, evaluationView, modelView } from "../kernel-extensions/shapes.js";
 import { render, show } from "../kernel-extensions/show.js";
@@ -286,23 +286,6 @@ describe("countCells", () => {
     });
     return query(["diabetes"]);
   };
-
-  it("asks one job per cell and marks the cells a station refuses as suppressed, with its reason", async () => {
-    const refusal = new StationError("gp", "POLICY_REFUSED", "station gp refused: the where-expression selects fewer rows than the minimum subset size of 10");
-    const result = await countCells(fake((w) => (w.includes("BU2") ? refusal : undefined)), { neighbourhood: ["BU1", "BU2"], sex: ["F"] });
-    expect(result.by).toEqual(["neighbourhood", "sex"]);
-    expect(result.where).toBe("diabetes");
-    expect(result.cells.map((c) => [c.group, c.count, c.suppressed ?? false])).toEqual([
-      [{ neighbourhood: "BU1", sex: "F" }, 'diabetes,neighbourhood == "BU1" and sex == "F"'.length, false],
-      [{ neighbourhood: "BU2", sex: "F" }, null, true],
-    ]);
-    expect(countTable(result)).toContain("minimum subset size of 10");
-    expect(countChart(result).summary).toContain("BU2 · F: suppressed");
-  });
-
-  it("rethrows errors that are not refusals", async () => {
-    await expect(countCells(fake(() => new Error("network down")), { sex: ["F"] })).rejects.toThrow("network down");
-  });
 
   it("show() renders a refusal as a notice with the station's reason, escaped", () => {
     const r = render(new PolicyRefused("cell <BU1> is below the minimum cell size of 10", "gp"));

@@ -110,29 +110,8 @@ describe("neighbourhood profiles over three station processes", () => {
     expect(t.toString()).toContain("total");
   });
 
-  it("suppresses a crosstab cell just below the minimum, with a second cell in its row and column, and shows it at the minimum", async () => {
-    const q = fed.dataset("neighbourhood").where(`${WHERE} and lonely`);
-    const shown = await q.crosstab("sex", "age_group", { minCellSize: 1 });
-    // the smallest non-zero cell decides the threshold
-    const smallest = shown.cells.filter((c) => (c.count ?? 0) > 0).sort((a, b) => a.count! - b.count!)[0];
-    const v = smallest.count!;
-    const [d, a] = [smallest.group.sex, smallest.group.age_group];
-    expect(v).toBe(rows.filter((r) => isTrue(r.lonely) && r.sex === d && r.age_group === a).length);
-
-    const atThreshold = await q.crosstab("sex", "age_group", { minCellSize: v });
-    expect(atThreshold.get(d, a)).toBe(v);
-    expect(atThreshold.suppressedCount).toBe(0);
-
-    const above = await q.crosstab("sex", "age_group", { minCellSize: v + 1 });
-    const cell = above.cells.find((c) => c.group.sex === d && c.group.age_group === a)!;
-    expect(cell).toMatchObject({ count: null, suppressed: true, reason: expect.stringContaining(`fewer than ${v + 1}`) });
-    const inRow = above.cells.filter((c) => c.group.sex === d && c.suppressed).length + (above.rowTotals.find((x) => x.group.sex === d)!.suppressed ? 1 : 0);
-    const inColumn = above.cells.filter((c) => c.group.age_group === a && c.suppressed).length + (above.columnTotals.find((x) => x.group.age_group === a)!.suppressed ? 1 : 0);
-    expect(inRow).toBeGreaterThanOrEqual(2);
-    expect(inColumn).toBeGreaterThanOrEqual(2);
-    expect(above.cells.some((c) => c.suppressed && c.reason?.includes("cannot be recovered"))).toBe(true);
-    expect(JSON.stringify(above.toJSON())).not.toMatch(new RegExp(`"count":${v}[,}]`));
-  });
+  // What is withheld is the stations' decision on the combined table (station-daemon/release/),
+  // tested against these data in test/privacy/combined-table.test.ts; the SDK withholds nothing.
 
   it("summarises a column by group: n and sum exactly, mean and variance to 1e-9, about a shift found by a first job", async () => {
     const jobs = jobCounter(fed);
@@ -304,7 +283,7 @@ describe("fall risk over three station processes", () => {
   it("gives a histogram of age in five-year bins and quartiles of age", async () => {
     const ages = pooled.map((r) => num(r.age));
     const edges = [60, 65, 70, 75, 80, 85, 105];
-    const h = await fed.dataset("fall_risk").histogram("age", { edges, by: ["sex"], minCellSize: 1 });
+    const h = await fed.dataset("fall_risk").histogram("age", { edges, by: ["sex"] });
     for (const sex of ["F", "M"]) {
       const x = pooled.filter((r) => r.sex === sex).map((r) => num(r.age));
       const cell = h.get({ sex })!;
@@ -316,16 +295,12 @@ describe("fall risk over three station processes", () => {
     for (const p of [0.25, 0.5, 0.75]) expect(q.value(p)).toBe(type1Quantile(ages, p));
   });
 
-  it("withholds a whole count cell below the minimum and the smallest other cell, but not at the minimum", async () => {
+  it("answers a count by buurt × sex in one job (no station refuses its own small parts), with every margin and the total", async () => {
     const q = fed.dataset("fall_risk").where("age >= 65 and diabetes");
-    const raw = await q.count({ by: ["district"], minCellSize: 1 });
-    const sorted = raw.cells.filter((c) => c.count! > 0).sort((a, b) => a.count! - b.count!);
-    const v = sorted[0].count!;
-    expect((await q.count({ by: ["district"], minCellSize: v })).get(sorted[0].group)).toBe(v);
-    const withheld = await q.count({ by: ["district"], minCellSize: v + 1 });
-    expect(withheld.get(sorted[0].group)).toBeNull();
-    // the second-smallest non-zero cell is withheld too, so the total does not give the first away
-    expect(withheld.get(sorted[1].group)).toBeNull();
-    expect(withheld.total).toBe(raw.total);
+    const r = await q.count({ by: ["neighbourhood", "sex"] });
+    const rows = pooled.filter((x) => num(x.age) >= 65 && isTrue(x.diabetes));
+    for (const c of r.cells) if (c.count !== null) expect(c.count).toBe(rows.filter((x) => x.neighbourhood === c.group.neighbourhood && x.sex === c.group.sex).length);
+    expect(r.total).toBe(rows.length);
+    expect(r.margins.map((m) => m.by)).toEqual([["sex"], ["neighbourhood"]]);
   });
 });

@@ -169,8 +169,8 @@ describe("federated evaluation", () => {
       expect(g.expected).toBeCloseTo(inGroup.reduce((s, r) => s + r.p, 0), 8);
     });
     // a correctly specified model is well calibrated
-    expect(evaluation.hosmerLemeshow.groups.length).toBeGreaterThanOrEqual(8);
-    expect(evaluation.hosmerLemeshow.df).toBe(evaluation.hosmerLemeshow.groups.length - 2);
+    // only the statistic and its df are released (the groups are sums of fine bins)
+    expect(evaluation.hosmerLemeshow.df).toBeGreaterThanOrEqual(6);
     expect(evaluation.hosmerLemeshow.p_value).toBeGreaterThan(0.01);
     expect(evaluation.observedOverExpected).toBeGreaterThan(0.95);
     expect(evaluation.observedOverExpected).toBeLessThan(1.05);

@@ -66,7 +66,8 @@ const check = (job: JobSpec, over: Partial<Parameters<typeof checkRequest>[0]> =
 
 describe("policy.json validation", () => {
   it("fills in DataSHIELD-or-stricter defaults", () => {
-    expect(policy.disclosure).toEqual({ minCellSize: 10, minSubsetSize: 10, maxParametersPerRow: 0.33, maxLevels: 40, maxLeverage: 0.5, maxReleasedRowSets: 10_000 });
+    expect(policy.disclosure).toEqual({ minCellSize: 10, minSubsetSize: 10, maxParametersPerRow: 0.33, maxLevels: 40, maxLeverage: 0.5, maxReleasedRowSets: 10_000, perStationCells: false });
+    expect(policy.studies[0].perturbation).toBeUndefined();
     expect(policy.requestWindowMs).toBe(300_000);
     expect(policy.studies[0].expiresAt).toBe(Date.parse("2027-01-01T00:00:00Z"));
   });
@@ -183,7 +184,8 @@ describe("checkRequest refuses, with a reason", () => {
 });
 
 describe("checkDisclosure on the station's own contribution", () => {
-  const d = DEFAULT_DISCLOSURE;
+  // The per-station cell rule is the steward's option; by default the combined table decides.
+  const d = { ...DEFAULT_DISCLOSURE, perStationCells: true };
   const disclose = (job: JobSpec, contribution: number[], rowsSelected = 100) => checkDisclosure({ disclosure: d, job, table, rowsSelected, contribution, station: "gp" });
   const bySex = count([{ column: "sex", levels: ["F", "M"] }]);
 
@@ -201,6 +203,10 @@ describe("checkDisclosure on the station's own contribution", () => {
     expect(refused(() => disclose({ dataset: "fall_risk", computation: { kind: "moments", column: "age", by: [{ column: "sex", levels: ["F", "M"] }] } }, [3, 200, 13400, 40, 2600, 170000]))).toMatch(
       /cell \(sex = "F"\)/,
     ));
+  it("by default lets a station's own small part through: it is hidden by the aggregation, the combined table decides", () => {
+    expect(() => checkDisclosure({ disclosure: DEFAULT_DISCLOSURE, job: bySex, table, rowsSelected: 100, contribution: [20, 7], station: "gp" })).not.toThrow();
+    expect(refused(() => checkDisclosure({ disclosure: DEFAULT_DISCLOSURE, job: count(), table, rowsSelected: 9, contribution: [9], station: "gp" }))).toMatch(/minimum subset size/);
+  });
   it("refuses a model with more parameters than 0.33 per row", () => {
     const job = glm("fell_12m ~ age + sex + region", { sex: ["F", "M"], region: regions.slice(0, 10) });
     // p = 1 + 1 + 1 + 9 = 12 parameters: needs at least 12 / 0.33 ≈ 37 rows

@@ -76,7 +76,7 @@ describe("replay", () => {
       const p = count.provenance!;
       expect(p.format).toBe("werkplaats.provenance.v1");
       expect(p.federation.file).toBe(fed3);
-      expect(p.call).toEqual({ method: "count", args: [{ by: ["sex"], levels: { sex: ["F", "M"] }, minCellSize: 10 }] });
+      expect(p.call).toEqual({ method: "count", args: [{ by: ["sex"], levels: { sex: ["F", "M"] } }] });
       expect(p.where).toMatchObject({ kind: "compare" });
       expect(p.jobs).toHaveLength(1);
       expect(p.stations.map((s) => s.name)).toEqual(names.slice(0, 3).sort());

@@ -55,12 +55,12 @@ export async function demoCommand(argv: string[]): Promise<number> {
       out();
       const target = older.where('sex == "M" and lives_alone and diabetes');
       out("Single-living men of 65+ with diabetes, by neighbourhood (buurt):");
+      out("(the stations withhold combined cells of 1 to 9 people, and enough others that none can be worked out from the totals)");
       try {
         out((await target.count({ by: ["neighbourhood"] })).toString());
       } catch (err) {
         if (!(err instanceof WerkplaatsError && err.code === "POLICY_REFUSED")) throw err;
         out(`  refused by disclosure control — ${err.message}`);
-        out("  (each station refuses to contribute a group of 1 to 9 people; ask at a coarser level)");
         out();
         out((await target.count({ by: ["district"] })).toString());
       }
@@ -79,7 +79,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       const evaluation = await model.evaluate(clients, { riskCutpoints: [0.3, 0.5] });
       out(`AUC ${evaluation.auc.toFixed(3)}; clients by predicted risk group:`);
       for (const g of evaluation.riskGroups) {
-        out(`  ${g.label.padEnd(7)} ${String(g.n).padStart(5)} clients, ${String(g.observed).padStart(5)} fell (expected ${g.expected.toFixed(0)})`);
+        out(`  ${g.label.padEnd(7)} ${String(g.n).padStart(5)} clients, ${String(g.observed).padStart(5)} fell (expected ${g.expected === null ? "withheld" : g.expected.toFixed(0)})`);
       }
       out();
     } finally {

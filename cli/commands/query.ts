@@ -41,7 +41,6 @@ Options:
   --dataset NAME             the dataset
   --where EXPR               only rows matching EXPR, e.g. 'age >= 65 and not dementia'
   --by COL[,COL…]            group by these columns (repeatable)
-  --min-cell-size N          withhold cells of 1 … N−1 (default 10; stations apply their own too)
   --per N                    scale of proportions (1), rates (1000) and indicators (100)
   --level L                  confidence level of intervals (default 0.95)
   --timeout SECONDS          deadline of every call to a station (default ${DEFAULT_TIMEOUT_SECONDS})
@@ -86,7 +85,6 @@ export async function queryCommand(argv: string[]): Promise<number> {
       level: { type: "string" },
       "age-column": { type: "string" },
       reference: { type: "string" },
-      "min-cell-size": { type: "string" },
       timeout: { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
@@ -108,12 +106,12 @@ export async function queryCommand(argv: string[]): Promise<number> {
     throw new UsageError(`${statistic} takes ${arity === 0 ? "no arguments" : arity === 1 ? "one argument" : "two arguments"}, got ${args.length}\nsee: werkplaats query --help`);
   }
   const by = (values.by ?? []).flatMap((b) => b.split(",")).map((b) => b.trim()).filter((b) => b.length > 0);
-  const minCellSize = values["min-cell-size"] === undefined ? undefined : wholeNumber(values["min-cell-size"], "min-cell-size", 10);
   const per = values.per === undefined ? undefined : positiveNumber(values.per, "per");
   const level = values.level === undefined ? undefined : positiveNumber(values.level, "level");
   const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : positiveNumber(values.timeout, "timeout");
   const log = new CommandLog("query", logFormatOf(values["log-format"]));
-  const common = { ...(by.length > 0 ? { by } : {}), ...(minCellSize !== undefined ? { minCellSize } : {}) };
+  // What is withheld is the stations' decision (the study's minimum cell size), not a flag here.
+  const common = { ...(by.length > 0 ? { by } : {}) };
 
   // Everything the analyst typed is checked before a station is contacted.
   if (values.where !== undefined) parseWhere(values.where);
@@ -124,7 +122,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
       break;
     case "crosstab":
       if (by.length > 0) throw new UsageError("crosstab takes its two columns as arguments, not --by");
-      run = (q) => q.crosstab(args[0], args[1], common);
+      run = (q) => q.crosstab(args[0], args[1]);
       break;
     case "mean":
     case "summary":

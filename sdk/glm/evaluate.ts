@@ -1,24 +1,27 @@
 /**
  * Federated evaluation of a binomial GLM: one round in which every station bins its own
- * predictions (layout in station-daemon/compute/glm-evaluate.ts), and the summed bins give:
+ * predictions on a fine logit grid (layout in station-daemon/compute/glm-evaluate.ts); the
+ * stations then compute, from the combined bins, and release only (common/release-layout.ts,
+ * common/evaluation.ts):
  *
- * - AUC from the binned ROC: P(p̂_event > p̂_non-event) + ½ P(same bin), i.e. the trapezoid rule
- *   with pairs in one bin counted as ties. Bins are 1/`bins` of the logit range [−10, 10] wide
- *   (default 4000: 0.005 on the logit scale), so the error against the exact AUC is bounded by
- *   half the share of event/non-event pairs falling in one bin, in practice far below 1e-3.
- * - Brier score Σ w (y − p̂)² / Σ w, log loss, and calibration-in-the-large (observed/expected).
- * - Calibration by risk group (`riskCutpoints`, default 0.1 and 0.2 → low/medium/high):
- *   n, observed and expected events per group.
- * - Hosmer–Lemeshow: groups of about equal size (default 10, "deciles of risk") formed from the
- *   pooled bins in order of predicted risk, whole bins only (rows in one bin stay together, as
- *   ties do in the classic test); statistic Σ (O − E)² / (E (1 − E/n)) over the groups,
- *   chi-square on (groups − 2) degrees of freedom. E is exact per group (summed p̂, not bin midpoints).
+ * - AUC from the binned ROC (pairs in one bin counted as ties; bins of 0.005 on the logit scale by
+ *   default, so the error against the exact AUC is in practice far below 1e-3);
+ * - Brier score, log loss and calibration-in-the-large (observed/expected);
+ * - calibration by risk group: n, observed and expected events per group. Without cut-points the
+ *   groups are tertiles of predicted risk, found by the stations from the combined bins (whole
+ *   bins, so the cut-points fall on bin edges); risk groups follow the cell rule like any table;
+ * - the Hosmer–Lemeshow statistic over ~10 groups of whole bins, and its df.
+ *
+ * The fine bins never reach the analyst: for a model chosen to put one person in a bin they would
+ * be a crosstab of single people. The ROC curve is therefore the coarse one through the risk
+ * groups' cut-points.
  */
 import { BadInput } from "../../common/errors.js";
 import type { Computation } from "../../common/job.js";
+import { EVALUATION_GROUP_WIDTH, EVALUATION_RELEASE_HEADER } from "../../common/release-layout.js";
+import { marks, readRelease, type ReleaseInput, type WithheldKind } from "../results/release.js";
 import { chiSquareSurvival } from "./distributions.js";
 import type { GlmModel } from "./model.js";
-import { EVALUATE_HEADER_LENGTH } from "./vector.js";
 
 export type GlmEvaluateComputation = Extract<Computation, { kind: "glm_evaluate" }>;
 
@@ -27,17 +30,22 @@ export interface RiskGroup {
   /** Probability range [low, high). */
   low: number;
   high: number;
-  n: number;
-  observed: number;
-  expected: number;
-  observedRate: number;
-  expectedRate: number;
+  /** null when the stations withheld the group. */
+  n: number | null;
+  observed: number | null;
+  expected: number | null;
+  observedRate: number | null;
+  expectedRate: number | null;
+  suppressed?: boolean;
+  withheld?: WithheldKind;
+  reason?: string;
 }
 
 export interface HosmerLemeshow {
   statistic: number;
   df: number;
   p_value: number;
+  /** The groups are not released (they are sums of fine bins); kept for the shape of older results. */
   groups: { n: number; observed: number; expected: number; minProbabilityBin: number }[];
 }
 
@@ -51,18 +59,22 @@ export interface GlmEvaluation {
   observedOverExpected: number;
   riskGroups: RiskGroup[];
   hosmerLemeshow: HosmerLemeshow;
-  /** The pooled ROC curve from the bins: points (false-positive rate, true-positive rate), ascending. */
+  /** The ROC curve through the risk groups' cut-points: (false-positive rate, true-positive rate), ascending. */
   roc: { fpr: number; tpr: number }[];
+  /** The stations' notes: what they withheld and why. */
+  notes: string[];
 }
 
 export interface EvaluateGlmOptions {
   /** The fitted model (formula, family, link, levels, weights and coefficients come from it). */
   model: GlmModel;
-  aggregate: (computation: GlmEvaluateComputation) => Promise<Float64Array>;
+  aggregate: (computation: GlmEvaluateComputation) => Promise<Float64Array | ReleaseInput>;
   bins?: number;
+  /** Ascending probabilities; default none: tertiles of predicted risk, found by the stations. */
   riskCutpoints?: number[];
-  /** Labels of the risk groups; defaults to low/medium/high for two cut-points. */
+  /** Labels of the risk groups; defaults to low/medium/high for three groups. */
   riskLabels?: string[];
+  /** @deprecated The stations use 10 groups; accepted for older scripts. */
   hosmerLemeshowGroups?: number;
 }
 
@@ -77,125 +89,84 @@ export function evaluateComputation(options: Omit<EvaluateGlmOptions, "aggregate
     beta: [...model.estimates],
     ...(model.weights !== undefined ? { weights: model.weights } : {}),
     bins: options.bins ?? 4000,
-    riskCutpoints: options.riskCutpoints ?? [0.1, 0.2],
+    riskCutpoints: options.riskCutpoints ?? [],
   };
 }
 
 export async function evaluateGlm(options: EvaluateGlmOptions): Promise<GlmEvaluation> {
   if (options.model.family.name !== "binomial") throw new BadInput("model evaluation needs a binomial model");
   const computation = evaluateComputation(options);
-  const vector = await options.aggregate(computation);
-  return summarizeEvaluation(vector, computation, options);
+  const answer = await options.aggregate(computation);
+  return summarizeEvaluation(answer instanceof Float64Array ? { sum: answer } : answer, computation, options);
 }
 
+/** Reads the stations' release (or lays out a plain combined kernel vector the same way). */
 export function summarizeEvaluation(
-  vector: Float64Array,
-  computation: Pick<GlmEvaluateComputation, "bins" | "riskCutpoints">,
-  options: { riskLabels?: string[]; hosmerLemeshowGroups?: number } = {},
+  input: ReleaseInput | Float64Array,
+  computation: Pick<GlmEvaluateComputation, "bins" | "riskCutpoints"> & Partial<GlmEvaluateComputation>,
+  options: { riskLabels?: string[] } = {},
 ): GlmEvaluation {
-  const { bins, riskCutpoints } = computation;
-  const expectedLength = EVALUATE_HEADER_LENGTH + 3 * bins + 3 * (riskCutpoints.length + 1);
-  if (vector.length !== expectedLength) {
-    throw new BadInput(`the evaluation vector has ${vector.length} numbers, expected ${expectedLength}`);
-  }
-  const n = vector[0];
-  const weightSum = vector[1];
-  const events = vector[2];
-  const expected = vector[3];
+  const release = input instanceof Float64Array ? { sum: input } : input;
+  const c = { kind: "glm_evaluate", formula: "", family: "binomial", link: "logit", levels: {}, beta: [], ...computation } as GlmEvaluateComputation;
+  const { values: v, withheld, notes } = readRelease(c, release);
+  if (v.length < EVALUATION_RELEASE_HEADER) throw new BadInput(`the evaluation release has ${v.length} numbers, fewer than its header`);
+  const number = (i: number) => (withheld[i] ? NaN : v[i]);
+  const n = number(0);
+  const weightSum = number(1);
   if (n === 0 || weightSum === 0) throw new BadInput("no rows to evaluate the model on");
-  const binAt = (b: number) => {
-    const i = EVALUATE_HEADER_LENGTH + 3 * b;
-    return { events: vector[i], nonEvents: vector[i + 1], expected: vector[i + 2] };
-  };
-
-  // AUC and ROC, walking bins from high to low predicted risk
-  let totalEvents = 0;
-  let totalNon = 0;
-  for (let b = 0; b < bins; b++) {
-    totalEvents += binAt(b).events;
-    totalNon += binAt(b).nonEvents;
-  }
-  let auc = NaN;
-  const roc: { fpr: number; tpr: number }[] = [{ fpr: 0, tpr: 0 }];
-  if (totalEvents > 0 && totalNon > 0) {
-    let nonBelow = 0;
-    let concordant = 0;
-    for (let b = 0; b < bins; b++) {
-      const { events: e, nonEvents: ne } = binAt(b);
-      concordant += e * (nonBelow + 0.5 * ne);
-      nonBelow += ne;
-    }
-    auc = concordant / (totalEvents * totalNon);
-    let tp = 0;
-    let fp = 0;
-    for (let b = bins - 1; b >= 0; b--) {
-      const { events: e, nonEvents: ne } = binAt(b);
-      if (e === 0 && ne === 0) continue;
-      tp += e;
-      fp += ne;
-      roc.push({ fpr: fp / totalNon, tpr: tp / totalEvents });
-    }
-  }
-
-  const groupBase = EVALUATE_HEADER_LENGTH + 3 * bins;
-  const labels =
-    options.riskLabels ??
-    (riskCutpoints.length === 2 ? ["low", "medium", "high"] : riskCutpoints.length === 1 ? ["low", "high"] : undefined);
-  if (labels && labels.length !== riskCutpoints.length + 1) {
-    throw new BadInput(`${riskCutpoints.length} cut-points make ${riskCutpoints.length + 1} risk groups, but ${labels.length} labels were given`);
+  const groups = v[9];
+  const labels = options.riskLabels ?? (groups === 3 ? ["low", "medium", "high"] : groups === 2 ? ["low", "high"] : undefined);
+  if (labels && labels.length !== groups) {
+    throw new BadInput(`${groups - 1} cut-points make ${groups} risk groups, but ${labels.length} labels were given`);
   }
   const riskGroups: RiskGroup[] = [];
-  for (let g = 0; g <= riskCutpoints.length; g++) {
-    const i = groupBase + 3 * g;
-    const gn = vector[i];
+  for (let g = 0; g < groups; g++) {
+    const at = EVALUATION_RELEASE_HEADER + EVALUATION_GROUP_WIDTH * g;
+    const label = labels ? labels[g] : `group ${g + 1}`;
+    const code = withheld[at + 2] || withheld[at + 3];
+    if (code) {
+      riskGroups.push({ label, low: v[at], high: v[at + 1], n: withheld[at + 2] ? null : v[at + 2], observed: null, expected: null, observedRate: null, expectedRate: null, ...marks(code, notes) });
+      continue;
+    }
+    const gn = v[at + 2];
     riskGroups.push({
-      label: labels ? labels[g] : `group ${g + 1}`,
-      low: g === 0 ? 0 : riskCutpoints[g - 1],
-      high: g === riskCutpoints.length ? 1 : riskCutpoints[g],
+      label,
+      low: v[at],
+      high: v[at + 1],
       n: gn,
-      observed: vector[i + 1],
-      expected: vector[i + 2],
-      observedRate: gn > 0 ? vector[i + 1] / gn : NaN,
-      expectedRate: gn > 0 ? vector[i + 2] / gn : NaN,
+      observed: v[at + 3],
+      expected: v[at + 4],
+      observedRate: gn > 0 ? v[at + 3] / gn : NaN,
+      expectedRate: gn > 0 ? v[at + 4] / gn : NaN,
     });
   }
-
-  // Hosmer–Lemeshow over ~equal-sized groups of whole bins
-  const target = options.hosmerLemeshowGroups ?? 10;
-  const groups: HosmerLemeshow["groups"] = [];
-  let current = { n: 0, observed: 0, expected: 0, minProbabilityBin: -1 };
-  let cumulative = 0;
-  for (let b = 0; b < bins; b++) {
-    const { events: e, nonEvents: ne, expected: ex } = binAt(b);
-    const size = e + ne;
-    if (size === 0) continue;
-    if (current.minProbabilityBin < 0) current.minProbabilityBin = b;
-    current.n += size;
-    current.observed += e;
-    current.expected += ex;
-    cumulative += size;
-    // the slack is relative: prior weights may be of any scale
-    if (cumulative >= ((groups.length + 1) * weightSum) / target - 1e-9 * weightSum) {
-      groups.push(current);
-      current = { n: 0, observed: 0, expected: 0, minProbabilityBin: -1 };
+  // The coarse ROC through the groups' cut-points, from high to low predicted risk.
+  const roc: { fpr: number; tpr: number }[] = [{ fpr: 0, tpr: 0 }];
+  const events = number(2);
+  const nonEvents = weightSum - events;
+  if (riskGroups.every((g) => g.observed !== null) && events > 0 && nonEvents > 0) {
+    let tp = 0;
+    let fp = 0;
+    for (let g = groups - 1; g >= 0; g--) {
+      const r = riskGroups[g];
+      if (!r.n) continue;
+      tp += r.observed!;
+      fp += r.n - r.observed!;
+      roc.push({ fpr: fp / nonEvents, tpr: tp / events });
     }
   }
-  if (current.n > 0) groups.push(current);
-  let hl = 0;
-  for (const g of groups) {
-    const denominator = g.expected * (1 - g.expected / g.n);
-    if (denominator > 0) hl += ((g.observed - g.expected) * (g.observed - g.expected)) / denominator;
-  }
-  const df = groups.length - 2;
+  const statistic = number(7);
+  const df = number(8);
   return {
     n,
     events,
-    auc,
-    brier: vector[4] / weightSum,
-    logLoss: vector[5] / weightSum,
-    observedOverExpected: events / expected,
+    auc: number(6),
+    brier: number(4),
+    logLoss: number(5),
+    observedOverExpected: events / number(3),
     riskGroups,
-    hosmerLemeshow: { statistic: hl, df, p_value: df > 0 ? chiSquareSurvival(hl, df) : NaN, groups },
+    hosmerLemeshow: { statistic, df, p_value: df > 0 ? chiSquareSurvival(statistic, df) : NaN, groups: [] },
     roc,
+    notes,
   };
 }

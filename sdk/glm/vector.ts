@@ -6,9 +6,9 @@
 import { BadInput } from "../../common/errors.js";
 
 export const GLM_HEADER_LENGTH = 8;
-export const EVALUATE_HEADER_LENGTH = 6;
-/** Logit range of the evaluation grid (station: LOGIT_RANGE). */
-export const EVALUATE_LOGIT_RANGE = 10;
+/** The evaluation kernel's header and grid, read once in common/evaluation.ts. */
+export { EVALUATE_HEADER_LENGTH, EVALUATE_LOGIT_RANGE } from "../../common/evaluation.js";
+import { EVALUATE_HEADER_LENGTH } from "../../common/evaluation.js";
 
 export interface GlmRoundSums {
   n: number;

@@ -19,7 +19,7 @@ import {
 import type { AggregateResult } from "../aggregation.js";
 import { CountResult } from "../results/count-result.js";
 import { CrosstabResult } from "../results/crosstab-result.js";
-import { checkMinCellSize } from "../results/disclosure.js";
+import type { ReleaseInput } from "../results/release.js";
 import { HistogramResult } from "../results/histogram-result.js";
 import { IndicatorResult } from "../results/indicator-result.js";
 import { checkLevel } from "../results/intervals.js";
@@ -29,7 +29,7 @@ import { QuantileResult } from "../results/quantile-result.js";
 import { StandardisedRateResult } from "../results/standardised-rate-result.js";
 import { SummaryResult } from "../results/summary-result.js";
 import { levelsOf } from "../schemas.js";
-import { showMissingIfAny, showMissingIfAnyPerIndicator } from "./missing-levels.js";
+import { withMissingLevels } from "./missing-levels.js";
 import { formatWhere, parseWhere } from "./where.js";
 
 export interface GlmOptions {
@@ -66,9 +66,9 @@ export interface GroupOptions {
 
 export interface DisclosureOptions {
   /**
-   * Cells of 1 … minCellSize − 1 are withheld from the result, with a second cell where totals
-   * would give them away (results/disclosure.ts). Default 10. The stations enforce their own
-   * minimum on their own part regardless.
+   * @deprecated Ignored. The stations decide what is withheld, on the combined table and with the
+   * study's minimum cell size (station-daemon/release/); the SDK withholds nothing of its own.
+   * Accepted so that older scripts and provenance records still run.
    */
   minCellSize?: number;
 }
@@ -162,23 +162,19 @@ export class DatasetQuery {
 
   /** Rows per combination of group-by levels (zeros included), in one job. */
   async count(options: CountOptions = {}): Promise<CountResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "count", by });
-    const provenance = jobs.provenance("count", [{ ...pinned(by), minCellSize }]);
-    const shown = showMissingIfAny(by, result.sum, 1);
-    return new CountResult({ dataset: this.dataset, where: this.whereText, by: shown.by, sum: shown.sum, stations: result.stations, minCellSize, provenance });
+    const provenance = jobs.provenance("count", [{ ...pinned(by) }]);
+    return new CountResult({ dataset: this.dataset, where: this.whereText, by: withMissingLevels(by), ...released(result), stations: result.stations, provenance });
   }
 
   async mean(column: string, options: GroupOptions & DisclosureOptions = {}): Promise<MeanResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "moments", column, by });
-    const provenance = jobs.provenance("mean", [column, { ...pinned(by), minCellSize }]);
-    const shown = showMissingIfAny(by, result.sum, 3);
-    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, sum: shown.sum, stations: result.stations, minCellSize, provenance });
+    const provenance = jobs.provenance("mean", [column, { ...pinned(by) }]);
+    return new MeanResult({ dataset: this.dataset, column, where: this.whereText, by: withMissingLevels(by), ...released(result), stations: result.stations, provenance });
   }
 
   /**
@@ -186,16 +182,14 @@ export class DatasetQuery {
    * jobs unless `shift` is given: the overall mean first, then the moments about it.
    */
   async summary(column: string, options: SummaryOptions = {}): Promise<SummaryResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const by = this.groupBy(options);
     let shift = options.shift;
     if (shift !== undefined && !Number.isFinite(shift)) throw new BadInput("the shift must be a finite number");
     const jobs = this.recorder();
     if (shift === undefined) shift = roundedShift(await soundSpread(jobs, column));
     const result = await jobs.run({ kind: "moments", column, by, ...(shift !== 0 ? { shift } : {}) });
-    const provenance = jobs.provenance("summary", [column, { ...pinned(by), minCellSize, shift }]);
-    const shown = showMissingIfAny(by, result.sum, 3);
-    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, sum: shown.sum, shift, stations: result.stations, minCellSize, provenance });
+    const provenance = jobs.provenance("summary", [column, { ...pinned(by), shift }]);
+    return new SummaryResult({ dataset: this.dataset, column, where: this.whereText, by: withMissingLevels(by), ...released(result), shift, stations: result.stations, provenance });
   }
 
   /** The sum of a column per group (with n, mean, variance and SD beside it): `summary`. */
@@ -210,19 +204,16 @@ export class DatasetQuery {
 
   /** A two-way table with row, column and grand totals, from one count job. */
   async crosstab(rowColumn: string, columnColumn: string, options: CrosstabOptions = {}): Promise<CrosstabResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     if (rowColumn === columnColumn) throw new BadInput(`a cross-tabulation needs two different columns, not "${rowColumn}" twice`);
     const [rows, columns] = this.groupBy({ by: [rowColumn, columnColumn], levels: options.levels });
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "count", by: [rows, columns] });
-    const provenance = jobs.provenance("crosstab", [rowColumn, columnColumn, { levels: pinned([rows, columns]).levels, minCellSize }]);
-    const shown = showMissingIfAny([rows, columns], result.sum, 1);
-    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows: shown.by[0], columns: shown.by[1], sum: shown.sum, stations: result.stations, minCellSize, provenance });
+    const provenance = jobs.provenance("crosstab", [rowColumn, columnColumn, { levels: pinned([rows, columns]).levels }]);
+    return new CrosstabResult({ dataset: this.dataset, where: this.whereText, rows: withMissingLevels([rows])[0], columns: withMissingLevels([columns])[0], ...released(result), stations: result.stations, provenance });
   }
 
   /** Counts per bin (and below, above, missing), per group, in one job. */
   async histogram(column: string, options: HistogramOptions): Promise<HistogramResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const edges = options?.edges;
     if (!Array.isArray(edges) || edges.length < 2 || edges.some((e, k) => !Number.isFinite(e) || (k > 0 && !(e > edges[k - 1])))) {
       throw new BadInput("a histogram needs at least two finite, strictly increasing edges (edges: [60, 70, 80, 90])");
@@ -230,9 +221,8 @@ export class DatasetQuery {
     const by = this.groupBy(options);
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "histogram", column, edges: [...edges], by });
-    const provenance = jobs.provenance("histogram", [column, { edges: [...edges], ...pinned(by), minCellSize }]);
-    const shown = showMissingIfAny(by, result.sum, edges.length - 1 + HISTOGRAM_EXTRA);
-    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, edges, sum: shown.sum, stations: result.stations, minCellSize, provenance });
+    const provenance = jobs.provenance("histogram", [column, { edges: [...edges], ...pinned(by) }]);
+    return new HistogramResult({ dataset: this.dataset, column, where: this.whereText, by: withMissingLevels(by), edges, ...released(result), stations: result.stations, provenance });
   }
 
   /**
@@ -240,13 +230,11 @@ export class DatasetQuery {
    * range when none is given. Each value is within `errorBound` (half a bin width) of the sample
    * quantile of the pooled rows.
    *
-   * Privacy note: the summed fine histogram reaches this process (the analyst's) in full, though
-   * the result shows only the quantiles; stations check only its totals and tails, not each fine
-   * bin (station-daemon/compute/disclosure-cells.ts). A steward who finds that too revealing
-   * leaves "quantile" out of the study's computations.
+   * The stations compute the quantiles from the combined fine histogram and release only them,
+   * withholding those with fewer than the study's minimum number of values beyond them
+   * (common/release-layout.ts); the fine bins never reach this process.
    */
   async quantile(column: string, probabilities: number[], options: QuantileOptions = {}): Promise<QuantileResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     if (!Array.isArray(probabilities) || probabilities.length === 0 || probabilities.some((p) => !(p > 0 && p < 1))) {
       throw new BadInput("quantiles need probabilities strictly between 0 and 1, such as [0.25, 0.5, 0.75]");
     }
@@ -263,10 +251,9 @@ export class DatasetQuery {
     }
     const [lower, upper] = range;
     if (!(Number.isFinite(lower) && Number.isFinite(upper) && upper > lower)) throw new BadInput("range must be [lower, upper] with lower < upper");
-    const result = await jobs.run({ kind: "quantile", column, lower, upper, bins, by });
-    const provenance = jobs.provenance("quantile", [column, [...probabilities], { bins, range: [lower, upper], ...pinned(by), minCellSize }]);
-    const shown = showMissingIfAny(by, result.sum, bins + HISTOGRAM_EXTRA);
-    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by: shown.by, probabilities, lower, upper, bins, sum: shown.sum, stations: result.stations, minCellSize, provenance });
+    const result = await jobs.run({ kind: "quantile", column, lower, upper, bins, by, probabilities: [...probabilities] });
+    const provenance = jobs.provenance("quantile", [column, [...probabilities], { bins, range: [lower, upper], ...pinned(by) }]);
+    return new QuantileResult({ dataset: this.dataset, column, where: this.whereText, by: withMissingLevels(by), probabilities, lower, upper, bins, ...released(result), stations: result.stations, provenance });
   }
 
   /**
@@ -274,15 +261,13 @@ export class DatasetQuery {
    * group, in one job. Rows where the condition is unknown (missing values) are left out.
    */
   async proportion(condition: string, options: ProportionOptions = {}): Promise<ProportionResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const level = checkLevel(options.level);
     const per = checkPer(options.per ?? 1);
     const by = this.groupBy(options);
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by }] });
-    const provenance = jobs.provenance("proportion", [condition, { ...pinned(by), minCellSize, level, per }]);
-    const shown = showMissingIfAny(by, result.sum, INDICATOR_VALUES_PER_CELL);
-    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by: shown.by, sum: shown.sum, per, level, stations: result.stations, minCellSize, provenance });
+    const provenance = jobs.provenance("proportion", [condition, { ...pinned(by), level, per }]);
+    return new ProportionResult({ dataset: this.dataset, where: this.whereText, condition: formatWhere(parseWhere(condition)), by: withMissingLevels(by), ...released(result), per, level, stations: result.stations, provenance });
   }
 
   /** `proportion` scaled to a rate per 1 000 (or `per`). */
@@ -295,7 +280,6 @@ export class DatasetQuery {
    * population, with Fay–Feuer gamma intervals, in one job.
    */
   async standardisedRate(condition: string, options: StandardisedRateOptions): Promise<StandardisedRateResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const level = checkLevel(options.level);
     const per = checkPer(options.per ?? 1000);
     if (!options?.ageColumn) throw new BadInput("standardisedRate needs an ageColumn");
@@ -313,8 +297,7 @@ export class DatasetQuery {
     if (!(age.levels.reduce((s, l) => s + reference[l], 0) > 0)) throw new BadInput("the reference population's weights sum to 0");
     const jobs = this.recorder();
     const result = await jobs.run({ kind: "indicators", indicators: [{ numerator: parseWhere(condition), by: [...by, age] }] });
-    const provenance = jobs.provenance("standardisedRate", [condition, { ageColumn: options.ageColumn, reference, ...pinned([...by, age]), by: by.map((g) => g.column), minCellSize, per, level }]);
-    const shown = showMissingIfAny([...by, age], result.sum, INDICATOR_VALUES_PER_CELL);
+    const provenance = jobs.provenance("standardisedRate", [condition, { ageColumn: options.ageColumn, reference, ...pinned([...by, age]), by: by.map((g) => g.column), per, level }]);
     return new StandardisedRateResult({
       provenance,
       dataset: this.dataset,
@@ -322,12 +305,11 @@ export class DatasetQuery {
       condition: formatWhere(parseWhere(condition)),
       age,
       reference,
-      by: shown.by.slice(0, by.length),
-      sum: shown.sum,
+      by: withMissingLevels(by),
+      ...released(result),
       per,
       level,
       stations: result.stations,
-      minCellSize,
     });
   }
 
@@ -337,7 +319,6 @@ export class DatasetQuery {
    * vector concatenates every indicator's cells (common/job.ts).
    */
   async indicators(definitions: IndicatorDefinition[], options: IndicatorSetOptions = {}): Promise<IndicatorResult> {
-    const minCellSize = checkMinCellSize(options.minCellSize);
     const level = checkLevel(options.level);
     if (!Array.isArray(definitions) || definitions.length === 0) throw new BadInput("an indicator set needs at least one indicator");
     const names = new Set<string>();
@@ -363,11 +344,9 @@ export class DatasetQuery {
     const result = await jobs.run({ kind: "indicators", indicators: specs });
     const provenance = jobs.provenance("indicators", [
       definitions.map((d, i) => ({ name: d.name, numerator: d.numerator, ...(d.denominator !== undefined ? { denominator: d.denominator } : {}), by: infos[i].by.map((g) => g.column), per: infos[i].per })),
-      { levels: pinned(infos.flatMap((i) => i.by)).levels, minCellSize, level },
+      { levels: pinned(infos.flatMap((i) => i.by)).levels, level },
     ]);
-    const shown = showMissingIfAnyPerIndicator(infos.map((i) => i.by), result.sum, INDICATOR_VALUES_PER_CELL);
-    const shownInfos = infos.map((info, i) => ({ ...info, by: shown.bys[i] }));
-    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: shownInfos, sum: shown.sum, level, stations: result.stations, minCellSize, provenance });
+    return new IndicatorResult({ dataset: this.dataset, where: this.whereText, indicators: infos.map((info) => ({ ...info, by: withMissingLevels(info.by) })), ...released(result), level, stations: result.stations, provenance });
   }
 
   /**
@@ -431,7 +410,7 @@ export class DatasetQuery {
       model,
       aggregate: async (computation) => {
         const job: JobSpec = { dataset: this.dataset, where: this.filter, computation };
-        return (await this.federation.run(job, evaluateVectorLengthFor(computation))).sum;
+        return released(await this.federation.run(job, evaluateVectorLengthFor(computation)));
       },
     });
   }
@@ -476,8 +455,20 @@ export class DatasetQuery {
    */
   private groupBy(options: GroupOptions): GroupBy[] {
     const schema = this.federation.schemaOf(this.dataset);
-    return (options.by ?? []).map((column) => ({ column, levels: levelsOf(schema, column, options.levels?.[column]), missing: true }));
+    return (options.by ?? []).map((column) => ({
+      column,
+      levels: levelsOf(schema, column, options.levels?.[column]),
+      ...(schema.columns.find((c) => c.name === column)?.complete ? {} : { missing: true }),
+    }));
   }
+}
+
+/** What the stations released: the numbers, which are withheld, and their notes. */
+function released(result: AggregateResult): ReleaseInput {
+  // `withheld` and `notes` come with stations that decide the release (station-daemon/release/);
+  // without them the sum is the plain combined vector and results lay it out themselves.
+  const r = result as AggregateResult & { withheld?: Uint8Array; notes?: string[] };
+  return { sum: r.sum, ...(r.withheld ? { withheld: r.withheld } : {}), ...(r.notes ? { notes: r.notes } : {}) };
 }
 
 function checkPer(per: number): number {

@@ -1,7 +1,8 @@
 import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
+import { countMarginOffsets } from "../../common/release-layout.js";
 import { cellLevels } from "./cells.js";
-import { suppress } from "./disclosure.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks, readRelease } from "./release.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface CountCell {
@@ -10,13 +11,22 @@ export interface CountCell {
   /** null when withheld. */
   count: number | null;
   suppressed?: boolean;
+  /** Why the stations withheld it: primary (a small cell) or secondary (protecting one). */
+  withheld?: WithheldKind;
   reason?: string;
 }
 
+/** One marginal table of a count over several columns: the counts summed over the others. */
+export interface CountMargin {
+  by: string[];
+  cells: CountCell[];
+}
+
 /**
- * A federated count: one cell per combination of group-by levels, zeros included. With a
- * `minCellSize` (the query always gives one), cells of 1 … minCellSize − 1 are withheld, and —
- * because the total is shown — a second cell when only one would be (results/disclosure.ts).
+ * A federated count: one cell per combination of group-by levels, zeros included, with every
+ * margin and the total. The stations decide what is withheld, on the combined table
+ * (station-daemon/release/): cells of 1 … k − 1 people (primary) and enough others that no
+ * withheld cell can be recovered from the released margins (secondary).
  */
 export class CountResult extends Result {
   readonly kind = "count";
@@ -24,31 +34,34 @@ export class CountResult extends Result {
   readonly where?: string;
   readonly by: string[];
   readonly cells: CountCell[];
-  /** Rows over all cells; null when withheld so that a withheld cell cannot be recovered. */
+  /** Rows over all cells; null when withheld. */
   readonly total: number | null;
+  /** Marginal tables (by one column, by two, …; up to four columns), as the stations released them. */
+  readonly margins: CountMargin[];
   readonly stations: string[];
-  readonly minCellSize?: number;
+  /** The stations' notes: perturbation, why cells are withheld. */
+  readonly notes: string[];
 
-  constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+  constructor(options: { dataset: string; where?: string; by: readonly GroupBy[]; stations: string[]; provenance?: Provenance } & ReleaseInput) {
     super(options.provenance);
     this.dataset = options.dataset;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
     this.stations = options.stations;
-    this.minCellSize = options.minCellSize;
+    const { values, withheld, notes } = readRelease({ kind: "count", by: [...options.by] }, options);
+    this.notes = notes;
+    const cell = (i: number, group: Record<string, string>): CountCell => (withheld[i] ? { group, count: null, ...marks(withheld[i], notes) } : { group, count: Math.round(values[i]) });
     const groups = cellLevels(options.by);
-    const counts = groups.map((_, i) => Math.round(options.sum[i]));
-    const total = counts.reduce((s, c) => s + c, 0);
-    if (options.minCellSize === undefined) {
-      this.cells = groups.map((group, i) => ({ group, count: counts[i] }));
-      this.total = total;
-      return;
+    this.cells = groups.map((group, i) => cell(i, group));
+    this.margins = [];
+    let total: CountCell = groups.length === 1 ? this.cells[0] : { group: {}, count: null };
+    for (const { mask, offset } of countMarginOffsets(options.by)) {
+      const kept = options.by.filter((_, d) => mask & (1 << d));
+      const margin = { by: kept.map((g) => g.column), cells: cellLevels(kept).map((group, k) => cell(offset + k, group)) };
+      if (mask === 0) total = margin.cells[0];
+      else this.margins.push(margin);
     }
-    const values = [...counts, total];
-    const lines = groups.length > 1 ? [{ cells: counts.map((_, i) => i), total: counts.length, name: "total" }] : [];
-    const s = suppress({ values, lines, minCellSize: options.minCellSize });
-    this.cells = groups.map((group, i) => (s[i].suppressed ? { group, count: null, suppressed: true, reason: s[i].reason } : { group, count: counts[i] }));
-    this.total = s[counts.length].suppressed ? null : total;
+    this.total = total.count;
   }
 
   /** The count of one cell, by its levels: `result.get({ sex: "M" })`; null when withheld. */
@@ -57,7 +70,7 @@ export class CountResult extends Result {
   }
 
   protected resultJSON(): object {
-    return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells, total: this.total };
+    return { kind: this.kind, dataset: this.dataset, where: this.where, by: this.by, stations: this.stations, cells: this.cells, margins: this.margins, total: this.total, notes: this.notes };
   }
 
   override toString(): string {
@@ -68,7 +81,7 @@ export class CountResult extends Result {
   tabular(): Tabular {
     const title = `count of ${this.dataset}${this.where ? ` where ${this.where}` : ""} (${this.stations.length} stations)`;
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), c.count === null ? "suppressed" : String(c.count)]);
-    const notes = [...new Set(this.cells.flatMap((c) => (c.reason ? [c.reason] : [])))].map((r) => `suppressed: ${r}`);
-    return { title, header: [...this.by, "count"], rows, numeric: [...this.by.map(() => false), true], notes: [`total: ${this.total ?? "suppressed"}`, ...notes] };
+    const notes = [...new Set([...this.cells, ...this.margins.flatMap((m) => m.cells)].flatMap((c) => (c.reason ? [c.reason] : [])))].map((r) => `suppressed: ${r}`);
+    return { title, header: [...this.by, "count"], rows, numeric: [...this.by.map(() => false), true], notes: [`total: ${this.total ?? "suppressed"}`, ...notes, ...generalNotes(this.notes)] };
   }
 }

@@ -1,6 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
-import { type SuppressionLine, suppress } from "./disclosure.js";
+import { countMarginOffsets } from "../../common/release-layout.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks, readRelease } from "./release.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface CrosstabCell {
@@ -8,6 +9,7 @@ export interface CrosstabCell {
   group: Record<string, string>;
   count: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
@@ -16,13 +18,14 @@ export interface MarginCell {
   group: Record<string, string>;
   count: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
 /**
- * A two-way table with margins, from one count job over [row, column]. Disclosure lines
- * (results/disclosure.ts): every row with its row total, every column with its column total, the
- * row totals with the grand total and the column totals with the grand total.
+ * A two-way table with margins, from one count job over [row, column]. The stations release the
+ * cells and the margins, and decide which are withheld (station-daemon/release/): primary cells
+ * of 1 … k − 1, and secondary ones so that none can be recovered from the margins.
  */
 export class CrosstabResult extends Result {
   readonly kind = "crosstab";
@@ -38,9 +41,9 @@ export class CrosstabResult extends Result {
   readonly columnTotals: MarginCell[];
   readonly total: MarginCell;
   readonly stations: string[];
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
-  constructor(options: { dataset: string; where?: string; rows: GroupBy; columns: GroupBy; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+  constructor(options: { dataset: string; where?: string; rows: GroupBy; columns: GroupBy; stations: string[]; provenance?: Provenance } & ReleaseInput) {
     super(options.provenance);
     const { rows, columns } = options;
     this.dataset = options.dataset;
@@ -50,35 +53,18 @@ export class CrosstabResult extends Result {
     this.rowLevels = [...rows.levels];
     this.columnLevels = [...columns.levels];
     this.stations = options.stations;
-    this.minCellSize = options.minCellSize;
-    const R = rows.levels.length;
+    const by = [rows, columns];
+    const { values, withheld, notes } = readRelease({ kind: "count", by }, options);
+    this.notes = notes;
     const C = columns.levels.length;
-    // values: R·C interior cells, then R row totals, C column totals, the grand total.
-    const values: number[] = [];
-    for (let i = 0; i < R * C; i++) values.push(Math.round(options.sum[i]));
-    const rowTotal = (r: number) => values.slice(r * C, r * C + C).reduce((a, b) => a + b, 0);
-    const colTotal = (c: number) => rows.levels.reduce((a, _, r) => a + values[r * C + c], 0);
-    const rowTotals = rows.levels.map((_, r) => rowTotal(r));
-    const colTotals = columns.levels.map((_, c) => colTotal(c));
-    values.push(...rowTotals, ...colTotals, rowTotals.reduce((a, b) => a + b, 0));
-    const rowAt = R * C;
-    const colAt = rowAt + R;
-    const grandAt = colAt + C;
-    const lines: SuppressionLine[] = [
-      ...rows.levels.map((level, r) => ({ cells: columns.levels.map((_, c) => r * C + c), total: rowAt + r, name: `row total of ${rows.column} = ${level}` })),
-      ...columns.levels.map((level, c) => ({ cells: rows.levels.map((_, r) => r * C + c), total: colAt + c, name: `column total of ${columns.column} = ${level}` })),
-      { cells: rows.levels.map((_, r) => rowAt + r), total: grandAt, name: "row totals and grand total" },
-      { cells: columns.levels.map((_, c) => colAt + c), total: grandAt, name: "column totals and grand total" },
-    ];
-    const s =
-      options.minCellSize === undefined ? values.map(() => ({ suppressed: false as boolean, reason: undefined as string | undefined })) : suppress({ values, lines, minCellSize: options.minCellSize });
-    const cell = (i: number, group: Record<string, string>) =>
-      s[i].suppressed ? { group, count: null, suppressed: true, reason: s[i].reason } : { group, count: values[i] };
+    // Released layout (common/release-layout.ts): cells, column totals, row totals, grand total.
+    const at = new Map(countMarginOffsets(by).map((m) => [m.mask, m.offset]));
+    const cell = (i: number, group: Record<string, string>) => (withheld[i] ? { group, count: null, ...marks(withheld[i], notes) } : { group, count: Math.round(values[i]) });
     this.cells = [];
     rows.levels.forEach((r, ri) => columns.levels.forEach((c, ci) => this.cells.push(cell(ri * C + ci, { [rows.column]: r, [columns.column]: c }))));
-    this.rowTotals = rows.levels.map((r, ri) => cell(rowAt + ri, { [rows.column]: r }));
-    this.columnTotals = columns.levels.map((c, ci) => cell(colAt + ci, { [columns.column]: c }));
-    this.total = cell(grandAt, {});
+    this.rowTotals = rows.levels.map((r, ri) => cell(at.get(1)! + ri, { [rows.column]: r }));
+    this.columnTotals = columns.levels.map((c, ci) => cell(at.get(2)! + ci, { [columns.column]: c }));
+    this.total = cell(at.get(0)!, {});
   }
 
   /** The interior count of one row level and one column level; null when withheld. */
@@ -108,11 +94,11 @@ export class CrosstabResult extends Result {
       rowLevels: this.rowLevels,
       columnLevels: this.columnLevels,
       stations: this.stations,
-      minCellSize: this.minCellSize,
       cells: this.cells,
       rowTotals: this.rowTotals,
       columnTotals: this.columnTotals,
       total: this.total,
+      notes: this.notes,
     };
   }
 
@@ -124,6 +110,6 @@ export class CrosstabResult extends Result {
     rows.push(["total", ...this.columnTotals.map(show), show(this.total)]);
     const header = [`${this.rowColumn} \\ ${this.columnColumn}`, ...this.columnLevels, "total"];
     const reasons = [...new Set([...this.cells, ...this.rowTotals, ...this.columnTotals, this.total].flatMap((c) => (c.reason ? [c.reason] : [])))];
-    return { title, header, rows, numeric: header.map((_, i) => i > 0), notes: reasons.map((r) => `x: ${r}`) };
+    return { title, header, rows, numeric: header.map((_, i) => i > 0), notes: [...reasons.map((r) => `x: ${r}`), ...generalNotes(this.notes)] };
   }
 }

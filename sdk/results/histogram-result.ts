@@ -1,8 +1,8 @@
 import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, histogramWidth } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
-import { suppress } from "./disclosure.js";
 import { type ResultRecord, fillColumns } from "./dataframe.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks, readRelease } from "./release.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface HistogramBin {
@@ -11,12 +11,14 @@ export interface HistogramBin {
   to: number;
   count: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
 export interface HistogramTail {
   count: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
@@ -33,8 +35,9 @@ export interface HistogramCell {
 }
 
 /**
- * Counts per bin, per cell of a group-by, from one histogram job (layout: common/job.ts). The
- * bins, below and above add up to n, which is shown, so they form one disclosure line.
+ * Counts per bin, per cell of a group-by, from one histogram job. The stations release the
+ * bins, below, above, missing and each cell's n (common/release-layout.ts) and decide what is
+ * withheld: bins of 1 … k − 1 values, and others so that none follows from n.
  */
 export class HistogramResult extends Result {
   readonly kind = "histogram";
@@ -45,9 +48,9 @@ export class HistogramResult extends Result {
   readonly edges: number[];
   readonly cells: HistogramCell[];
   readonly stations: string[];
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; edges: readonly number[]; stations: string[]; provenance?: Provenance } & ReleaseInput) {
     super(options.provenance);
     this.dataset = options.dataset;
     this.column = options.column;
@@ -55,24 +58,18 @@ export class HistogramResult extends Result {
     this.by = options.by.map((g) => g.column);
     this.edges = [...options.edges];
     this.stations = options.stations;
-    this.minCellSize = options.minCellSize;
     const m = this.edges.length;
     const width = histogramWidth(m);
-    this.cells = cellLevels(options.by).map((group, i) => {
-      // values: below, bins…, above (m + 1 entries), then n, then missing
-      const raw = Array.from(options.sum.subarray(width * i, width * (i + 1)), Math.round);
-      const missing = raw[width - 1];
-      const values = raw.slice(0, m + 1);
-      const n = values.reduce((a, b) => a + b, 0);
-      values.push(n, missing);
-      const s =
-        options.minCellSize === undefined
-          ? values.map(() => ({ suppressed: false, reason: undefined as string | undefined }))
-          : suppress({ values, lines: [{ cells: values.slice(0, m + 1).map((_, k) => k), total: m + 1, name: "number of values" }], minCellSize: options.minCellSize, what: "values" });
-      const tail = (k: number): HistogramTail => (s[k].suppressed ? { count: null, suppressed: true, reason: s[k].reason } : { count: values[k] });
-      const bins = this.edges.slice(0, -1).map((from, k) => ({ from, to: this.edges[k + 1], ...tail(k + 1) }));
-      const cell: HistogramCell = { group, n: s[m + 1].suppressed ? null : n, missing: tail(m + 2), below: tail(0), bins, above: tail(m) };
-      if (s[m + 1].suppressed) Object.assign(cell, { suppressed: true, reason: s[m + 1].reason });
+    const { values, withheld, notes } = readRelease({ kind: "histogram", column: options.column, edges: [...options.edges], by: [...options.by] }, options);
+    this.notes = notes;
+    const groups = cellLevels(options.by);
+    const nAt = width * groups.length;
+    this.cells = groups.map((group, i) => {
+      const tail = (k: number): HistogramTail => (withheld[k] ? { count: null, ...marks(withheld[k], notes) } : { count: Math.round(values[k]) });
+      const base = width * i;
+      const bins = this.edges.slice(0, -1).map((from, k) => ({ from, to: this.edges[k + 1], ...tail(base + 1 + k) }));
+      const cell: HistogramCell = { group, n: withheld[nAt + i] ? null : Math.round(values[nAt + i]), missing: tail(base + width - 1), below: tail(base), bins, above: tail(base + width - 2) };
+      if (withheld[nAt + i]) Object.assign(cell, marks(withheld[nAt + i], notes));
       return cell;
     });
   }
@@ -96,7 +93,7 @@ export class HistogramResult extends Result {
   }
 
   protected resultJSON(): object {
-    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, edges: this.edges, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
+    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, edges: this.edges, stations: this.stations, cells: this.cells, notes: this.notes };
   }
 
   tabular(): Tabular {
@@ -106,6 +103,6 @@ export class HistogramResult extends Result {
     const header = [...this.by, `< ${this.edges[0]}`, ...this.edges.slice(0, -1).map((e, k) => `[${e}, ${this.edges[k + 1]}${k === last ? "]" : ")"}`), `> ${this.edges[last + 1]}`, "n", "missing"];
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), show(c.below), ...c.bins.map(show), show(c.above), c.n === null ? "x" : String(c.n), show(c.missing)]);
     const reasons = [...new Set(this.cells.flatMap((c) => [c.below, ...c.bins, c.above, c.missing, c].flatMap((t) => (t.reason ? [t.reason] : []))))];
-    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: reasons.map((r) => `x: ${r}`) };
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: [...reasons.map((r) => `x: ${r}`), ...generalNotes(this.notes)] };
   }
 }

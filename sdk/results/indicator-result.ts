@@ -2,6 +2,7 @@ import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL, cellCount } from "../../common/job.js";
 import { type ProportionCell, formatProportion, proportionCells } from "./proportion-result.js";
 import { type ResultRecord, cellRecords } from "./dataframe.js";
+import { type ReleaseInput, generalNotes } from "./release.js";
 import { Result, type Tabular } from "./result.js";
 
 export interface IndicatorCell extends ProportionCell {
@@ -32,24 +33,22 @@ export class IndicatorResult extends Result {
   readonly interval = "Wilson score";
   readonly cells: IndicatorCell[];
   readonly stations: string[];
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
   constructor(options: {
     dataset: string;
     where?: string;
     indicators: ReadonlyArray<{ name: string; numerator: string; denominator?: string; by: readonly GroupBy[]; per: number }>;
-    sum: Float64Array;
     level?: number;
     stations: string[];
-    minCellSize?: number;
     provenance?: Provenance;
-  }) {
+  } & ReleaseInput) {
     super(options.provenance);
     this.dataset = options.dataset;
     this.where = options.where;
     this.level = options.level ?? 0.95;
     this.stations = options.stations;
-    this.minCellSize = options.minCellSize;
+    this.notes = options.notes ?? [];
     this.indicators = options.indicators.map((i) => ({
       name: i.name,
       numerator: i.numerator,
@@ -60,7 +59,7 @@ export class IndicatorResult extends Result {
     this.cells = [];
     let offset = 0;
     for (const i of options.indicators) {
-      const cells = proportionCells({ by: i.by, sum: options.sum, offset, per: i.per, level: this.level, minCellSize: options.minCellSize });
+      const cells = proportionCells({ by: i.by, sum: options.sum, withheld: options.withheld, notes: this.notes, offset, per: i.per, level: this.level });
       this.cells.push(...cells.map((c) => ({ indicator: i.name, ...c })));
       offset += INDICATOR_VALUES_PER_CELL * cellCount(i.by);
     }
@@ -93,8 +92,8 @@ export class IndicatorResult extends Result {
   }
 
   protected resultJSON(): object {
-    const { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells } = this;
-    return { kind, dataset, where, indicators, level, interval, stations, minCellSize, cells };
+    const { kind, dataset, where, indicators, level, interval, stations, cells, notes } = this;
+    return { kind, dataset, where, indicators, level, interval, stations, cells, notes };
   }
 
   tabular(): Tabular {
@@ -104,6 +103,6 @@ export class IndicatorResult extends Result {
     const rows = this.cells.map((c) => [c.indicator, ...byColumns.map((b) => c.group[b] ?? ""), ...formatProportion(c)]);
     const defs = this.indicators.map((i) => `${i.name}: ${i.numerator}${i.denominator ? ` among ${i.denominator}` : ""}${i.per === 1 ? "" : i.per === 100 ? " (%)" : ` (per ${i.per})`}`);
     const reasons = [...new Set(this.cells.flatMap((c) => (c.reason ? [`x: ${c.reason}`] : [])))];
-    return { title, header, rows, numeric: header.map((_, i) => i > byColumns.length), notes: [...defs, ...reasons] };
+    return { title, header, rows, numeric: header.map((_, i) => i > byColumns.length), notes: [...defs, ...reasons, ...generalNotes(this.notes)] };
   }
 }

@@ -1,7 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
-import { isSmall, primaryReason } from "./disclosure.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks, readRelease } from "./release.js";
 import { formatNumber } from "./table-text.js";
 import { Result, type Tabular } from "./result.js";
 
@@ -13,6 +13,7 @@ export interface MeanCell {
   /** Sample standard deviation (n − 1); NaN when n < 2. */
   sd: number;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
@@ -26,26 +27,25 @@ export class MeanResult extends Result {
   readonly cells: MeanCell[];
   readonly stations: string[];
 
-  /**
-   * With a `minCellSize` (the query always gives one), a cell whose n is 1 … minCellSize − 1 is
-   * withheld whole. Means have no shown margins, so no second cell needs withholding.
-   */
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+  readonly notes: string[];
+
+  /** A cell the stations withheld (its n was 1 … k − 1) is withheld whole. */
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; stations: string[]; provenance?: Provenance } & ReleaseInput) {
     super(options.provenance);
     this.dataset = options.dataset;
     this.column = options.column;
     this.where = options.where;
     this.by = options.by.map((g) => g.column);
     this.stations = options.stations;
+    const { values, withheld, notes } = readRelease({ kind: "moments", column: options.column, by: [...options.by] }, options);
+    this.notes = notes;
     this.cells = cellLevels(options.by).map((group, i) => {
-      const n = options.sum[3 * i];
-      const s = options.sum[3 * i + 1];
-      const ss = options.sum[3 * i + 2];
+      const n = values[3 * i];
+      const s = values[3 * i + 1];
+      const ss = values[3 * i + 2];
       const mean = n > 0 ? s / n : NaN;
       const variance = n > 1 ? Math.max(0, (ss - (s * s) / n) / (n - 1)) : NaN;
-      if (options.minCellSize !== undefined && isSmall(Math.round(n), options.minCellSize)) {
-        return { group, n: NaN, mean: NaN, sd: NaN, suppressed: true, reason: primaryReason(options.minCellSize, "values") };
-      }
+      if (withheld[3 * i]) return { group, n: NaN, mean: NaN, sd: NaN, ...marks(withheld[3 * i], notes) };
       return { group, n: Math.round(n), mean, sd: Math.sqrt(variance) };
     });
   }
@@ -69,6 +69,6 @@ export class MeanResult extends Result {
       c.suppressed ? [...this.by.map((b) => c.group[b]), "suppressed", "", ""] : [...this.by.map((b) => c.group[b]), String(c.n), formatNumber(c.mean), formatNumber(c.sd)],
     );
     const notes = [...new Set(this.cells.flatMap((c) => (c.reason ? [`suppressed: ${c.reason}`] : [])))];
-    return { title, header: [...this.by, "n", "mean", "sd"], rows, numeric: [...this.by.map(() => false), true, true, true], notes };
+    return { title, header: [...this.by, "n", "mean", "sd"], rows, numeric: [...this.by.map(() => false), true, true, true], notes: [...notes, ...generalNotes(this.notes)] };
   }
 }

@@ -1,7 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
-import { isSmall, primaryReason } from "./disclosure.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks } from "./release.js";
 import { wilsonInterval } from "./intervals.js";
 import { formatNumber } from "./table-text.js";
 import { Result, type Tabular } from "./result.js";
@@ -20,37 +20,40 @@ export interface ProportionCell {
   lower: number | null;
   upper: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
 /**
- * One cell of a proportion from its summed [denominator, numerator]. Withheld when either count
- * is 1 … minCellSize − 1: a numerator of 3 names three people with the condition, a denominator
- * of 3 makes any proportion of them nearly identifying. No totals are shown beside proportions,
- * so no second cell needs withholding.
+ * One cell of a proportion from its released [denominator, numerator]. The stations withhold the
+ * numerator when it, or the denominator minus it, is 1 … k − 1 (a proportion of 98 % in 50 people
+ * names the one without), and the denominator when it is; the proportion then goes with them.
  */
-export function proportionCell(options: { group: Record<string, string>; denominator: number; numerator: number; per: number; level: number; minCellSize?: number }): ProportionCell {
-  const { group, per, minCellSize } = options;
+export function proportionCell(options: { group: Record<string, string>; denominator: number; numerator: number; per: number; level: number; withheld?: readonly [number, number]; notes?: readonly string[] }): ProportionCell {
+  const { group, per } = options;
+  const [denCode, numCode] = options.withheld ?? [0, 0];
   const den = Math.round(options.denominator);
   const num = Math.round(options.numerator);
-  if (minCellSize !== undefined && (isSmall(num, minCellSize) || isSmall(den, minCellSize))) {
-    return { group, numerator: null, denominator: null, proportion: null, estimate: null, lower: null, upper: null, suppressed: true, reason: primaryReason(minCellSize) };
+  if (denCode || numCode) {
+    const code = denCode || numCode;
+    return { group, numerator: null, denominator: denCode ? null : den, proportion: null, estimate: null, lower: null, upper: null, ...marks(code, options.notes ?? []) };
   }
   const proportion = den > 0 ? num / den : NaN;
   const [lo, hi] = wilsonInterval(num, den, options.level);
   return { group, numerator: num, denominator: den, proportion, estimate: proportion * per, lower: lo * per, upper: hi * per };
 }
 
-/** The cells of one indicator's part of an indicator-set vector, starting at `offset`. */
-export function proportionCells(options: { by: readonly GroupBy[]; sum: ArrayLike<number>; offset: number; per: number; level: number; minCellSize?: number }): ProportionCell[] {
+/** The cells of one indicator's part of an indicator-set release, starting at `offset`. */
+export function proportionCells(options: { by: readonly GroupBy[]; sum: ArrayLike<number>; withheld?: ArrayLike<number>; notes?: readonly string[]; offset: number; per: number; level: number }): ProportionCell[] {
   return cellLevels(options.by).map((group, i) => {
     const at = options.offset + INDICATOR_VALUES_PER_CELL * i;
-    return proportionCell({ group, denominator: options.sum[at], numerator: options.sum[at + 1], per: options.per, level: options.level, minCellSize: options.minCellSize });
+    const withheld = options.withheld ? ([options.withheld[at], options.withheld[at + 1]] as const) : undefined;
+    return proportionCell({ group, denominator: options.sum[at], numerator: options.sum[at + 1], per: options.per, level: options.level, withheld, notes: options.notes });
   });
 }
 
 export function formatProportion(c: ProportionCell, digits = 2): string[] {
-  if (c.suppressed) return ["x", "x", "x", ""];
+  if (c.suppressed) return ["x", c.denominator === null ? "x" : String(c.denominator), "x", ""];
   return [String(c.numerator), String(c.denominator), formatNumber(c.estimate ?? NaN, digits), `${formatNumber(c.lower ?? NaN, digits)} – ${formatNumber(c.upper ?? NaN, digits)}`];
 }
 
@@ -70,9 +73,9 @@ export class ProportionResult extends Result {
   readonly interval = "Wilson score";
   readonly cells: ProportionCell[];
   readonly stations: string[];
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
-  constructor(options: { dataset: string; where?: string; condition: string; by: readonly GroupBy[]; sum: Float64Array; per?: number; level?: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+  constructor(options: { dataset: string; where?: string; condition: string; by: readonly GroupBy[]; per?: number; level?: number; stations: string[]; provenance?: Provenance } & ReleaseInput) {
     super(options.provenance);
     this.dataset = options.dataset;
     this.where = options.where;
@@ -81,8 +84,8 @@ export class ProportionResult extends Result {
     this.per = options.per ?? 1;
     this.level = options.level ?? 0.95;
     this.stations = options.stations;
-    this.minCellSize = options.minCellSize;
-    this.cells = proportionCells({ by: options.by, sum: options.sum, offset: 0, per: this.per, level: this.level, minCellSize: options.minCellSize });
+    this.notes = options.notes ?? [];
+    this.cells = proportionCells({ by: options.by, sum: options.sum, withheld: options.withheld, notes: this.notes, offset: 0, per: this.per, level: this.level });
   }
 
   get(group: Record<string, string> = {}): ProportionCell | undefined {
@@ -90,8 +93,8 @@ export class ProportionResult extends Result {
   }
 
   protected resultJSON(): object {
-    const { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells } = this;
-    return { kind, dataset, where, condition, by, per, level, interval, stations, minCellSize, cells };
+    const { kind, dataset, where, condition, by, per, level, interval, stations, cells, notes } = this;
+    return { kind, dataset, where, condition, by, per, level, interval, stations, cells, notes };
   }
 
   tabular(): Tabular {
@@ -100,6 +103,6 @@ export class ProportionResult extends Result {
     const header = [...this.by, "numerator", "denominator", what, `${Math.round(this.level * 100)}% CI (${this.interval})`];
     const rows = this.cells.map((c) => [...this.by.map((b) => c.group[b]), ...formatProportion(c, this.per === 1 ? 4 : 2)]);
     const reasons = [...new Set(this.cells.flatMap((c) => (c.reason ? [`x: ${c.reason}`] : [])))];
-    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: reasons };
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: [...reasons, ...generalNotes(this.notes)] };
   }
 }

@@ -1,7 +1,8 @@
 import type { Provenance } from "../../common/provenance.js";
-import { type GroupBy, histogramWidth, quantileEdges } from "../../common/job.js";
+import type { GroupBy } from "../../common/job.js";
+import { QUANTILE_HEADER } from "../../common/release-layout.js";
 import { cellLevels } from "./cells.js";
-import { isSmall, primaryReason } from "./disclosure.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks, readRelease } from "./release.js";
 import { formatNumber } from "./table-text.js";
 import { type ResultRecord, fillColumns } from "./dataframe.js";
 import { Result, type Tabular } from "./result.js";
@@ -15,6 +16,7 @@ export interface QuantileValue {
    */
   value: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
@@ -24,6 +26,7 @@ export interface QuantileCell {
   n: number | null;
   quantiles: QuantileValue[];
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
@@ -37,11 +40,11 @@ export interface QuantileCell {
  * interpolates between x_(k) and x_(k+1)) differ from type 1 by at most the gap between two
  * neighbouring values.
  *
- * Disclosure: a quantile is one person's value, to within the bin. It is withheld unless at
- * least minCellSize values lie at or below it and at least minCellSize at or above it (k ≥ min
- * and n − k + 1 ≥ min), so the 1st percentile of 50 people — someone's actual age — is not
- * shown; a cell whose n is 1 … min − 1 is withheld whole. The fine bins themselves never leave
- * this object, but note that the SDK (the analyst's process) does see them: see dataset-query.ts.
+ * The stations compute the quantiles from the combined fine bins and release only them
+ * (common/release-layout.ts); the bins never reach this process. Disclosure, decided by the
+ * stations: a quantile is one person's value, to within the bin, so it is withheld unless at least
+ * k values lie at or below it and at least k at or above it (so the 1st percentile of 50 people —
+ * someone's actual age — is not shown); a cell whose n is 1 … k − 1 is withheld whole.
  */
 export class QuantileResult extends Result {
   readonly kind = "quantile";
@@ -58,24 +61,24 @@ export class QuantileResult extends Result {
   readonly definition = "inverse empirical CDF (R type 1), midpoint of the fine bin holding it";
   readonly cells: QuantileCell[];
   readonly stations: string[];
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
-  constructor(options: {
-    dataset: string;
-    column: string;
-    where?: string;
-    by: readonly GroupBy[];
-    probabilities: readonly number[];
-    lower: number;
-    upper: number;
-    bins: number;
-    sum: Float64Array;
-    stations: string[];
-    minCellSize?: number;
-    provenance?: Provenance;
-  }) {
+  constructor(
+    options: {
+      dataset: string;
+      column: string;
+      where?: string;
+      by: readonly GroupBy[];
+      probabilities: readonly number[];
+      lower: number;
+      upper: number;
+      bins: number;
+      stations: string[];
+      provenance?: Provenance;
+    } & ReleaseInput,
+  ) {
     super(options.provenance);
-    const { lower, upper, bins, minCellSize } = options;
+    const { lower, upper, bins } = options;
     this.dataset = options.dataset;
     this.column = options.column;
     this.where = options.where;
@@ -85,36 +88,27 @@ export class QuantileResult extends Result {
     this.upper = upper;
     this.bins = bins;
     this.stations = options.stations;
-    this.minCellSize = minCellSize;
-    const edges = quantileEdges({ lower, upper, bins });
     this.errorBound = (upper - lower) / (2 * bins);
-    const width = histogramWidth(bins + 1);
+    const { values, withheld, notes } = readRelease(
+      { kind: "quantile", column: options.column, lower, upper, bins, by: [...options.by], probabilities: [...options.probabilities] },
+      options,
+    );
+    this.notes = notes;
+    const per = 1 + 2 * this.probabilities.length;
     this.cells = cellLevels(options.by).map((group, i) => {
-      // [below, bins…, above] as counts; missing (the last entry) plays no part
-      const counts = Array.from(options.sum.subarray(width * i, width * i + bins + 2), Math.round);
-      const n = counts.reduce((a, b) => a + b, 0);
-      if (minCellSize !== undefined && isSmall(n, minCellSize)) {
-        return {
-          group,
-          n: null,
-          quantiles: this.probabilities.map((p) => ({ p, value: null, suppressed: true, reason: primaryReason(minCellSize, "values") })),
-          suppressed: true,
-          reason: primaryReason(minCellSize, "values"),
-        };
+      const base = QUANTILE_HEADER + per * i;
+      if (withheld[base]) {
+        const m = marks(withheld[base], notes);
+        return { group, n: null, quantiles: this.probabilities.map((p) => ({ p, value: null, ...m })), ...m };
       }
-      const quantiles = this.probabilities.map((p): QuantileValue => {
+      const n = Math.round(values[base]);
+      const quantiles = this.probabilities.map((p, q): QuantileValue => {
+        const at = base + 1 + 2 * q;
+        if (withheld[at]) return { p, value: null, ...marks(withheld[at], notes) };
         if (n === 0) return { p, value: NaN };
-        // R's fuzz: p·n that is a whole number up to rounding counts as that number
-        const k = Math.max(1, Math.ceil(p * n * (1 - 1e-12)));
-        if (minCellSize !== undefined && (k < minCellSize || n - k + 1 < minCellSize)) {
-          return { p, value: null, suppressed: true, reason: `fewer than ${minCellSize} values lie beyond this quantile (minimum cell size ${minCellSize})` };
-        }
-        let cumulative = 0;
-        let j = 0;
-        while (cumulative + counts[j] < k) cumulative += counts[j++];
-        if (j === 0) return { p, value: null, reason: `below the range of the bins (${lower}); ask again with a wider range` };
-        if (j === bins + 1) return { p, value: null, reason: `above the range of the bins (${upper}); ask again with a wider range` };
-        return { p, value: (edges[j - 1] + edges[j]) / 2 };
+        if (values[at + 1] < 0) return { p, value: null, reason: `below the range of the bins (${lower}); ask again with a wider range` };
+        if (values[at + 1] > 0) return { p, value: null, reason: `above the range of the bins (${upper}); ask again with a wider range` };
+        return { p, value: values[at] };
       });
       return { group, n, quantiles };
     });
@@ -151,8 +145,8 @@ export class QuantileResult extends Result {
       errorBound: this.errorBound,
       definition: this.definition,
       stations: this.stations,
-      minCellSize: this.minCellSize,
       cells: this.cells,
+      notes: this.notes,
     };
   }
 
@@ -166,7 +160,7 @@ export class QuantileResult extends Result {
       header,
       rows,
       numeric: header.map((_, i) => i >= this.by.length),
-      notes: [`each value within ±${formatNumber(this.errorBound, 6)} of the sample quantile (${this.bins} bins over [${this.lower}, ${this.upper}])`, ...reasons.map((r) => `x: ${r}`)],
+      notes: [`each value within ±${formatNumber(this.errorBound, 6)} of the sample quantile (${this.bins} bins over [${this.lower}, ${this.upper}])`, ...reasons.map((r) => `x: ${r}`), ...generalNotes(this.notes)],
     };
   }
 }

@@ -1,7 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import { type GroupBy, INDICATOR_VALUES_PER_CELL } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
-import { isSmall, primaryReason } from "./disclosure.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks } from "./release.js";
 import { fayFeuerInterval } from "./intervals.js";
 import { formatNumber } from "./table-text.js";
 import { Result, type Tabular } from "./result.js";
@@ -20,6 +20,7 @@ export interface StandardisedRateCell {
   lower: number | null;
   upper: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
   /** Why a rate is missing although the cell is not withheld (an age group with no population). */
   note?: string;
@@ -30,10 +31,9 @@ export interface StandardisedRateCell {
  * population the analyst supplies (weights normalised to sum to 1), with Fay & Feuer's gamma
  * interval (results/intervals.ts), from one indicator-set job grouped by [...by, age column].
  *
- * Disclosure: a group is withheld when its events or population over all ages is 1 …
- * minCellSize − 1. Age-specific counts are not shown (each station has checked its own); the
- * standardised rate of a shown group does not let anyone recover them without the age-specific
- * populations, which this result does not show.
+ * Disclosure: the stations release the age-specific [population, events] and withhold those of
+ * 1 … k − 1 (station-daemon/release/); a group with a withheld age cell has no rate here, since
+ * its rate would need the withheld numbers. Age-specific counts are not shown.
  */
 export class StandardisedRateResult extends Result {
   readonly kind = "standardised_rate";
@@ -49,7 +49,7 @@ export class StandardisedRateResult extends Result {
   readonly interval = "Fay–Feuer gamma";
   readonly cells: StandardisedRateCell[];
   readonly stations: string[];
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
   constructor(options: {
     dataset: string;
@@ -58,15 +58,14 @@ export class StandardisedRateResult extends Result {
     age: GroupBy;
     reference: Record<string, number>;
     by: readonly GroupBy[];
-    sum: Float64Array;
     per?: number;
     level?: number;
     stations: string[];
-    minCellSize?: number;
     provenance?: Provenance;
-  }) {
+  } & ReleaseInput) {
     super(options.provenance);
-    const { age, minCellSize } = options;
+    const { age } = options;
+    const withheld = options.withheld ?? new Uint8Array(options.sum.length);
     this.dataset = options.dataset;
     this.where = options.where;
     this.condition = options.condition;
@@ -75,7 +74,7 @@ export class StandardisedRateResult extends Result {
     this.per = options.per ?? 1000;
     this.level = options.level ?? 0.95;
     this.stations = options.stations;
-    this.minCellSize = minCellSize;
+    this.notes = options.notes ?? [];
     const total = age.levels.reduce((s, a) => s + options.reference[a], 0);
     this.reference = Object.fromEntries(age.levels.map((a) => [a, options.reference[a] / total]));
     const A = age.levels.length;
@@ -87,8 +86,10 @@ export class StandardisedRateResult extends Result {
       let variance = 0;
       let wMax = 0;
       const empty: string[] = [];
+      let code = 0;
       age.levels.forEach((a, k) => {
         const at = INDICATOR_VALUES_PER_CELL * (g * A + k);
+        code = Math.max(code, withheld[at], withheld[at + 1]);
         const n = Math.round(options.sum[at]);
         const d = Math.round(options.sum[at + 1]);
         const w = this.reference[a];
@@ -102,9 +103,7 @@ export class StandardisedRateResult extends Result {
         variance += (w * w * d) / (n * n);
         wMax = Math.max(wMax, w / n);
       });
-      if (minCellSize !== undefined && (isSmall(events, minCellSize) || isSmall(population, minCellSize))) {
-        return { group, events: null, population: null, crudeRate: null, rate: null, lower: null, upper: null, suppressed: true, reason: primaryReason(minCellSize) };
-      }
+      if (code) return { group, events: null, population: null, crudeRate: null, rate: null, lower: null, upper: null, ...marks(code, this.notes) };
       const crudeRate = population > 0 ? (events / population) * per : NaN;
       if (empty.length > 0) {
         return { group, events, population, crudeRate, rate: null, lower: null, upper: null, note: `no population in age group ${empty.join(", ")}, so no standardised rate` };
@@ -119,8 +118,8 @@ export class StandardisedRateResult extends Result {
   }
 
   protected resultJSON(): object {
-    const { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells } = this;
-    return { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, minCellSize, cells };
+    const { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, cells, notes } = this;
+    return { kind, dataset, where, condition, ageColumn, reference, by, per, level, interval, stations, cells, notes };
   }
 
   tabular(): Tabular {
@@ -136,6 +135,6 @@ export class StandardisedRateResult extends Result {
       c.rate === null ? "" : `${f(c.lower)} – ${f(c.upper)}`,
     ]);
     const notes = [...new Set(this.cells.flatMap((c) => [...(c.reason ? [`x: ${c.reason}`] : []), ...(c.note ? [c.note] : [])]))];
-    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes };
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: [...notes, ...generalNotes(this.notes)] };
   }
 }

@@ -1,7 +1,7 @@
 import type { Provenance } from "../../common/provenance.js";
 import type { GroupBy } from "../../common/job.js";
 import { cellLevels } from "./cells.js";
-import { isSmall, primaryReason } from "./disclosure.js";
+import { type ReleaseInput, type WithheldKind, generalNotes, marks, readRelease } from "./release.js";
 import { formatNumber } from "./table-text.js";
 import { Result, type Tabular } from "./result.js";
 
@@ -15,6 +15,7 @@ export interface SummaryCell {
   variance: number | null;
   sd: number | null;
   suppressed?: boolean;
+  withheld?: WithheldKind;
   reason?: string;
 }
 
@@ -35,9 +36,9 @@ export class SummaryResult extends Result {
   readonly stations: string[];
   /** The shift c the moments were taken about. */
   readonly shift: number;
-  readonly minCellSize?: number;
+  readonly notes: string[];
 
-  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; sum: Float64Array; shift: number; stations: string[]; minCellSize?: number; provenance?: Provenance }) {
+  constructor(options: { dataset: string; column: string; where?: string; by: readonly GroupBy[]; shift: number; stations: string[]; provenance?: Provenance } & ReleaseInput) {
     super(options.provenance);
     this.dataset = options.dataset;
     this.column = options.column;
@@ -45,15 +46,14 @@ export class SummaryResult extends Result {
     this.by = options.by.map((g) => g.column);
     this.stations = options.stations;
     this.shift = options.shift;
-    this.minCellSize = options.minCellSize;
     const c = options.shift;
+    const { values, withheld, notes } = readRelease({ kind: "moments", column: options.column, by: [...options.by] }, options);
+    this.notes = notes;
     this.cells = cellLevels(options.by).map((group, i) => {
-      const n = Math.round(options.sum[3 * i]);
-      const s1 = options.sum[3 * i + 1];
-      const s2 = options.sum[3 * i + 2];
-      if (options.minCellSize !== undefined && isSmall(n, options.minCellSize)) {
-        return { group, n: null, sum: null, mean: null, variance: null, sd: null, suppressed: true, reason: primaryReason(options.minCellSize, "values") };
-      }
+      const n = Math.round(values[3 * i]);
+      const s1 = values[3 * i + 1];
+      const s2 = values[3 * i + 2];
+      if (withheld[3 * i]) return { group, n: null, sum: null, mean: null, variance: null, sd: null, ...marks(withheld[3 * i], notes) };
       const variance = n > 1 ? Math.max(0, (s2 - (s1 * s1) / n) / (n - 1)) : NaN;
       return { group, n, sum: s1 + n * c, mean: n > 0 ? c + s1 / n : NaN, variance, sd: Math.sqrt(variance) };
     });
@@ -64,7 +64,7 @@ export class SummaryResult extends Result {
   }
 
   protected resultJSON(): object {
-    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, minCellSize: this.minCellSize, cells: this.cells };
+    return { kind: this.kind, dataset: this.dataset, column: this.column, where: this.where, by: this.by, stations: this.stations, cells: this.cells, notes: this.notes };
   }
 
   tabular(): Tabular {
@@ -75,6 +75,6 @@ export class SummaryResult extends Result {
       ...(c.suppressed ? ["suppressed", "", "", "", ""] : [String(c.n), formatNumber(c.sum ?? NaN), formatNumber(c.mean ?? NaN), formatNumber(c.variance ?? NaN), formatNumber(c.sd ?? NaN)]),
     ]);
     const notes = [...new Set(this.cells.flatMap((x) => (x.reason ? [`suppressed: ${x.reason}`] : [])))];
-    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes };
+    return { title, header, rows, numeric: header.map((_, i) => i >= this.by.length), notes: [...notes, ...generalNotes(this.notes)] };
   }
 }

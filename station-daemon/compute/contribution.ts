@@ -63,7 +63,11 @@ export function computeContribution(table: Table, job: JobSpec, guard?: ComputeG
   return { contribution, rowsSelected };
 }
 
-function kernel(table: Table, rows: Uint8Array, job: JobSpec, guard?: ComputeGuard): Float64Array {
+/**
+ * The job's vector over the given rows (1 = counted): the kernels, without the where-filter. With a
+ * guard, a model's design is checked for isolating a person (model-disclosure.ts).
+ */
+export function kernel(table: Table, rows: Uint8Array, job: JobSpec, guard?: ComputeGuard): Float64Array {
   const isolation = guard ? { limits: guard.disclosure, station: guard.station } : undefined;
   const c = job.computation;
   switch (c.kind) {

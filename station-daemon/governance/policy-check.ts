@@ -246,7 +246,10 @@ export function checkDisclosure(options: CheckDisclosureOptions): void {
   if (options.rowsSelected > 0 && options.rowsSelected < d.minSubsetSize) {
     refuse(`the where-expression selects fewer rows than the minimum subset size of ${d.minSubsetSize}`);
   }
-  const small = rule.cells(c, contribution).filter((cell) => cell.size > 0 && cell.size < d.minCellSize);
+  // The per-station cell rule is a steward's option (policy `perStationCells`); by default the
+  // stations decide on the combined table instead (station-daemon/release/), and a station's own
+  // small part, hidden by the aggregation, refuses nothing.
+  const small = d.perStationCells ? rule.cells(c, contribution).filter((cell) => cell.size > 0 && cell.size < d.minCellSize) : [];
   if (small.length > 0) {
     const shown = small.slice(0, 5).map((x) => x.label).join("; ");
     refuse(`${small.length === 1 ? "a cell is" : `${small.length} cells are`} below the minimum cell size of ${d.minCellSize}: ${shown}${small.length > 5 ? "; …" : ""}`);

@@ -29,16 +29,19 @@
  *                                           //   jobs on this dataset;
  *                                           //   "datasets": "*" every column of every dataset
  *       "computations": ["count", "moments", "glm"],   // or "*": every known computation
- *       "disclosure": { "minCellSize": 20 } // optional: this study's limits, which may only be
+ *       "disclosure": { "minCellSize": 20 }, // optional: this study's limits, which may only be
  *                                           //   stricter than the station-wide ones
+ *       "perturbation": { "maxNoise": 2, "variance": 1 }  // optional, off by default: cell-key
+ *                                           //   perturbation of released counts (or the name of a
+ *                                           //   published table: "werkplaats-d2-v1")
  *     } ]
  *   }
  *
  * Disclosure limits (defaults follow DataSHIELD's, or are stricter; looser values than DataSHIELD's
  * defaults are refused):
  *
- *   minCellSize          10   a count cell, or a cell's n for means, of 1 … minCellSize−1 is
- *                             refused (DataSHIELD nfilter.tab, default 3)
+ *   minCellSize          10   a combined count cell, or a cell's n for means, of 1 … minCellSize−1 is
+ *                             withheld (DataSHIELD nfilter.tab, default 3)
  *   minSubsetSize        10   a where-filter selecting 1 … minSubsetSize−1 rows is refused
  *                             (DataSHIELD nfilter.subset, default 3)
  *   maxParametersPerRow  0.33 a model whose parameters exceed this × its rows is refused
@@ -65,6 +68,13 @@
  *                             dataset and snapshot to refuse differencing (governance/released-rows.ts);
  *                             when full, jobs that would add a new set are refused (fail closed)
  *                             until the steward archives the record. From 100 to 1 000 000.
+ *   perStationCells   false   also refuse a job when a cell of this station's *own* part is
+ *                             1 … minCellSize−1 (DataSHIELD's rule). Off by default: the
+ *                             stations decide on the *combined* table instead, after secure
+ *                             aggregation and before anything reaches the analyst
+ *                             (station-daemon/release/): combined cells of 1 … minCellSize−1
+ *                             are withheld, with enough others that none can be recovered from
+ *                             the totals released with them. A study may turn it on, not off.
  *
  * The fixed station set: a job's station list must be exactly the expected set for its (study,
  * dataset) — the dataset's "stations", else the study's, else the whole roster — or the station
@@ -74,12 +84,30 @@
  * lists one more, gets a refusal instead of a second, differenceable result). Every name must be
  * on the roster; the station checks that when it starts.
  *
+ * Perturbation (per study; off when absent). Cell-key perturbation as in the ABS TableBuilder and
+ * the European census 2021 (common/perturbation.ts): every row holds a random record key kept in
+ * the station folder (record-keys/), a cell's key is the sum of its rows' keys, and a published
+ * table maps (count, cell key) to a small integer noise, the same for the same cell every time.
+ * It is what answers differencing between tables (two counts differing by one person).
+ *
+ *   "perturbation": { "maxNoise": 2, "variance": 1 }   |D| ≤ maxNoise (1 … 20), variance in
+ *                                                       (0, maxNoise²)
+ *   "perturbation": "default"                          a named table: "default" (±3, variance 2),
+ *                                                       werkplaats-d2-v1, werkplaats-d3-v2,
+ *                                                       werkplaats-d5-v3
+ *
+ * Released counts (count cells and margins, histogram bins, indicator numerators and
+ * denominators) are perturbed; results say so. Moments, model fits, quantiles and evaluation
+ * measures are not. Databases (PostgreSQL sources) have no record keys: a study with
+ * perturbation refuses their tables.
+ *
  * String values are never released: a categorical column may be grouped by (its levels are
  * released metadata) or compared with in a filter, but no computation sums or returns it.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigInvalid } from "../../common/errors.js";
+import { NAMED_PERTURBATION_TABLES, type PerturbationSettings, checkPerturbation } from "../../common/perturbation.js";
 
 export const POLICY_FILE = "policy.json";
 export const POLICY_VERSION = 1;
@@ -98,6 +126,8 @@ export interface DisclosureSettings {
   maxLevels: number;
   maxLeverage: number;
   maxReleasedRowSets: number;
+  /** Refuse when a cell of the station's own part is small (default false: combined rule only). */
+  perStationCells?: boolean;
 }
 
 export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
@@ -107,6 +137,7 @@ export const DEFAULT_DISCLOSURE: Readonly<DisclosureSettings> = Object.freeze({
   maxLevels: 40,
   maxLeverage: 0.5,
   maxReleasedRowSets: 10_000,
+  perStationCells: false,
 });
 
 /** DataSHIELD's defaults: the loosest values a policy may set. */
@@ -152,6 +183,8 @@ export interface StudyPolicy {
   computations: "*" | ComputationKind[];
   /** The effective limits: station-wide, tightened by the study's own. */
   disclosure: DisclosureSettings;
+  /** Cell-key perturbation of released counts; absent: off. */
+  perturbation?: PerturbationSettings;
 }
 
 export interface StationPolicy {
@@ -166,10 +199,11 @@ export type KnownDatasets = ReadonlyMap<string, readonly string[]>;
 
 const STUDY_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const TOP_FIELDS = ["version", "requestWindowSeconds", "disclosure", "studies"];
-const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "stations", "datasets", "computations", "disclosure"];
+const STUDY_FIELDS = ["id", "purpose", "dpia", "expires", "researchers", "stations", "datasets", "computations", "disclosure", "perturbation"];
 const RESEARCHER_FIELDS = ["name", "key"];
 const DATASET_FIELDS = ["name", "columns", "stations"];
-const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels", "maxLeverage", "maxReleasedRowSets"];
+const DISCLOSURE_FIELDS = ["minCellSize", "minSubsetSize", "maxParametersPerRow", "maxLevels", "maxLeverage", "maxReleasedRowSets", "perStationCells"];
+const PERTURBATION_FIELDS = ["maxNoise", "variance"];
 
 class PolicyReader {
   constructor(private readonly file: string) {}
@@ -292,7 +326,12 @@ function readDisclosure(r: PolicyReader, value: unknown, field: string, base: Di
     }
     out.maxParametersPerRow = ratio as number;
   }
+  if (o.perStationCells !== undefined) {
+    if (typeof o.perStationCells !== "boolean") r.fail(`${field}.perStationCells`, `must be true or false, got ${JSON.stringify(o.perStationCells)}`);
+    out.perStationCells = o.perStationCells as boolean;
+  }
   if (strictOnly) {
+    if (base.perStationCells && !out.perStationCells) r.fail(`${field}.perStationCells`, "may not be turned off when the station turns it on");
     // A study may tighten the station's limits, never loosen them.
     if (out.minCellSize < base.minCellSize) r.fail(`${field}.minCellSize`, `may not be below the station-wide ${base.minCellSize}`);
     if (out.minSubsetSize < base.minSubsetSize) r.fail(`${field}.minSubsetSize`, `may not be below the station-wide ${base.minSubsetSize}`);
@@ -400,7 +439,27 @@ function readStudy(r: PolicyReader, value: unknown, field: string, stationDisclo
   }
   const disclosure = readDisclosure(r, o.disclosure, `${field}.disclosure`, stationDisclosure, true);
   const stations = r.stations(o.stations, `${field}.stations`);
-  return { id, purpose, dpia, expires, expiresAt, researchers, ...(stations ? { stations } : {}), datasets, computations, disclosure };
+  const perturbation = readPerturbation(r, o.perturbation, `${field}.perturbation`);
+  return { id, purpose, dpia, expires, expiresAt, researchers, ...(stations ? { stations } : {}), datasets, computations, disclosure, ...(perturbation ? { perturbation } : {}) };
+}
+
+function readPerturbation(r: PolicyReader, value: unknown, field: string): PerturbationSettings | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") {
+    const named = NAMED_PERTURBATION_TABLES[value];
+    if (!named) r.fail(field, `"${value}" is not a published perturbation table (known: ${Object.keys(NAMED_PERTURBATION_TABLES).join(", ")})`);
+    return { ...named };
+  }
+  const o = r.object(value, field, PERTURBATION_FIELDS);
+  const settings = { maxNoise: o.maxNoise as number, variance: o.variance as number };
+  if (typeof o.maxNoise !== "number") r.fail(`${field}.maxNoise`, "must be a whole number from 1 to 20");
+  if (typeof o.variance !== "number") r.fail(`${field}.variance`, "must be a number");
+  try {
+    checkPerturbation(settings);
+  } catch (err) {
+    r.fail(field, (err as Error).message);
+  }
+  return settings;
 }
 
 /** Reads and checks DIR/policy.json; ConfigInvalid naming the file and field when it is wrong. */
