@@ -112,7 +112,12 @@ export class StationClient {
       identityKey: info.identityKey,
       datasets: (info.datasets ?? []).map((d) => ({
         name: d.name,
-        columns: (d.columns ?? []).map((c) => (c.levels && c.levels.length > 0 ? { name: c.name, type: c.type, levels: c.levels } : { name: c.name, type: c.type })),
+        columns: (d.columns ?? []).map((c) => ({
+          name: c.name,
+          type: c.type,
+          ...(c.levels && c.levels.length > 0 ? { levels: c.levels } : {}),
+          ...(c.complete ? { complete: true } : {}),
+        })),
         ...(d.fingerprint ? { fingerprint: d.fingerprint } : {}),
       })),
     };

@@ -285,7 +285,7 @@ export class Station {
     this.checkJobStations(accepted.secagg.stations, checked.study, job.dataset);
     // The source applies the subset rule before computing, then model isolation and differencing.
     const guard = { study: checked.study.id, disclosure: checked.disclosure, station: this.config.name, releasedRows: this.releasedRows };
-    const { contribution, rowsSelected } = await source.compute(job, guard);
+    const { contribution, rowsSelected, recordReleased } = await source.compute(job, guard);
     checkDisclosure({ disclosure: checked.disclosure, job, table, rowsSelected, contribution, station: this.config.name });
     // A job id is used once, also across restarts of this station (governance/request-auth.ts SeenJobs).
     this.state.seenJobs.remember(accepted.secagg.jobId, accepted.secagg.deadlineMs, Date.now(), this.config.name);
@@ -295,8 +295,12 @@ export class Station {
     const extras = releaseExtras({ job, study: checked.study, table, rows });
     const vector = jobVector(contribution, rowsSelected > 0, extras);
     const stations = accepted.secagg.stations.length;
-    const decide = (sum: Float64Array): ReleaseBody =>
-      releaseCombined({ job, study: checked.study, sum, publicLength: contribution.length, stations, station: this.config.name });
+    const decide = (sum: Float64Array): ReleaseBody => {
+      const release = releaseCombined({ job, study: checked.study, sum, publicLength: contribution.length, stations, station: this.config.name });
+      // Only what is released restricts later jobs (differencing record, governance/released-rows.ts).
+      recordReleased?.();
+      return release;
+    };
     const response = { secagg: this.jobs.startJob(accepted, vector, decide), datasetFingerprint: this.snapshotFingerprint(job.dataset, checked.study) };
     const audit: JobAudit = { ...caller, ...details };
     this.jobOwners.set(accepted.secagg.jobId, { ...audit, expiresAt: accepted.secagg.deadlineMs });

@@ -43,7 +43,7 @@ export function checkSubsetSize(rowsSelected: number, guard: Pick<ComputeGuard, 
  * model's design checked for isolating a person (model-disclosure.ts); then the job's row sets
  * are checked against, and added to, the differencing record — all before the vector is returned.
  */
-export function computeContribution(table: Table, job: JobSpec, guard?: ComputeGuard): { contribution: Float64Array; rowsSelected: number } {
+export function computeContribution(table: Table, job: JobSpec, guard?: ComputeGuard): { contribution: Float64Array; rowsSelected: number; recordReleased?: () => void } {
   if (job.dataset !== table.name) throw new UnknownDataset(job.dataset, [table.name]);
   const rows = evaluateWhere(table, job.where);
   let rowsSelected = 0;
@@ -58,7 +58,8 @@ export function computeContribution(table: Table, job: JobSpec, guard?: ComputeG
         : undefined;
     const sets = releasedRowSets({ table, rows, computation: c, evaluate: (e) => evaluateWhere(table, e), design });
     const d = guard.disclosure;
-    guard.ledger.admit(sets, { minDifference: d.minSubsetSize, minRecordedSize: Math.min(d.minCellSize, d.minSubsetSize), capacity: d.maxReleasedRowSets }, guard.station);
+    const recordReleased = guard.ledger.admit(sets, { minDifference: d.minSubsetSize, minRecordedSize: Math.min(d.minCellSize, d.minSubsetSize), capacity: d.maxReleasedRowSets }, guard.station);
+    return { contribution, rowsSelected, recordReleased };
   }
   return { contribution, rowsSelected };
 }

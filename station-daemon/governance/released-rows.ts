@@ -127,11 +127,13 @@ export class RowSetLedger {
   /**
    * Refuses (PolicyRefused) when any of `sets` differs from a recorded set, or from another of
    * `sets`, by 1 … minDifference − 1 rows, or when recording them would overflow the record;
-   * otherwise records them (on disk before returning). A set given as `partOf` another of the
+   * otherwise returns the function that records them (on disk before it returns), which the
+   * station calls once the job is released; checked again then, against sets recorded meanwhile
+   * by concurrent jobs. A set given as `partOf` another of the
    * job's (a numerator within its denominator) is not compared with that one: their difference is
    * a cell of the same table, which the cell rules judge.
    */
-  admit(sets: ReadonlyArray<RowMask | { mask: RowMask; partOf?: number }>, limits: LedgerLimits, station?: string): void {
+  admit(sets: ReadonlyArray<RowMask | { mask: RowMask; partOf?: number }>, limits: LedgerLimits, station?: string): () => void {
     const fresh: Array<{ bits: Buffer; size: number; digest: string; index: number; partOf?: number }> = [];
     const seen = new Set<string>();
     for (let index = 0; index < sets.length; index++) {
@@ -146,40 +148,49 @@ export class RowSetLedger {
       seen.add(digest);
       fresh.push({ bits, size, digest, index, partOf });
     }
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return () => {};
     const refuse = (why: string): never => {
       throw new PolicyRefused(why, station);
     };
     const k = limits.minDifference;
-    for (let i = 0; i < fresh.length; i++) {
-      const a = fresh[i];
-      for (let j = 0; j < i; j++) {
-        const b = fresh[j];
-        if (Math.abs(a.size - b.size) >= k || a.partOf === b.index || b.partOf === a.index) continue;
-        const d = differenceSize(a.bits, b.bits);
-        if (d > 0 && d < k) refuse(`two row sets of this job differ by fewer than ${k} rows (the minimum subset size): their difference would single out a few people`);
+    const check = (against: readonly Recorded[]): void => {
+      for (let i = 0; i < fresh.length; i++) {
+        const a = fresh[i];
+        for (let j = 0; j < i; j++) {
+          const b = fresh[j];
+          if (Math.abs(a.size - b.size) >= k || a.partOf === b.index || b.partOf === a.index) continue;
+          const d = differenceSize(a.bits, b.bits);
+          if (d > 0 && d < k) refuse(`two row sets of this job differ by fewer than ${k} rows (the minimum subset size): their difference would single out a few people`);
+        }
+        for (const b of against) {
+          if (Math.abs(a.size - b.size) >= k) continue;
+          const d = differenceSize(a.bits, inflateRawSync(b.packed));
+          if (d > 0 && d < k) refuse(`this job's rows differ from an earlier job of study "${this.study}" by fewer than ${k} rows (the minimum subset size): the difference of the two would single out a few people`);
+        }
       }
-      for (const b of this.sets) {
-        if (Math.abs(a.size - b.size) >= k) continue;
-        const d = differenceSize(a.bits, inflateRawSync(b.packed));
-        if (d > 0 && d < k) refuse(`this job's rows differ from an earlier job of study "${this.study}" by fewer than ${k} rows (the minimum subset size): the difference of the two would single out a few people`);
+      if (this.sets.length + fresh.length > limits.capacity) {
+        refuse(`the station's record of released row sets for study "${this.study}" is full (${limits.capacity} sets, disclosure.maxReleasedRowSets); new row sets are refused until the data steward archives it`);
       }
-    }
-    if (this.sets.length + fresh.length > limits.capacity) {
-      refuse(`the station's record of released row sets for study "${this.study}" is full (${limits.capacity} sets, disclosure.maxReleasedRowSets); new row sets are refused until the data steward archives it`);
-    }
-    const chunks: Buffer[] = [];
-    for (const f of fresh) {
-      const packed = deflateRawSync(f.bits);
-      const head = Buffer.alloc(8);
-      head.writeUInt32BE(f.size, 0);
-      head.writeUInt32BE(packed.length, 4);
-      chunks.push(head, packed);
-      this.sets.push({ size: f.size, packed });
-      this.digests.add(f.digest);
-    }
-    // Synchronous: the record is on disk before the job's contribution can leave the station.
-    appendFileSync(this.file, Buffer.concat(chunks));
+    };
+    check(this.sets);
+    const known = this.sets.length;
+    return () => {
+      // Jobs run concurrently: sets recorded since this job was checked are checked against now.
+      check(this.sets.slice(known));
+      const chunks: Buffer[] = [];
+      for (const f of fresh) {
+        if (this.digests.has(f.digest)) continue;
+        const packed = deflateRawSync(f.bits);
+        const head = Buffer.alloc(8);
+        head.writeUInt32BE(f.size, 0);
+        head.writeUInt32BE(packed.length, 4);
+        chunks.push(head, packed);
+        this.sets.push({ size: f.size, packed });
+        this.digests.add(f.digest);
+      }
+      // Synchronous: the record is on disk before the release leaves the station.
+      if (chunks.length > 0) appendFileSync(this.file, Buffer.concat(chunks));
+    };
   }
 }
 

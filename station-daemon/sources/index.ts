@@ -23,6 +23,12 @@ export interface Contribution {
   contribution: Float64Array;
   /** Rows the job's where-expression selected (all rows without one), for disclosure checks. */
   rowsSelected: number;
+  /**
+   * Records the job's row sets as released (governance/released-rows.ts). The station calls it in
+   * the release round, once the stations have decided to release: a job that released nothing
+   * (refused, or rows at one station only) does not restrict later jobs.
+   */
+  recordReleased?: () => void;
 }
 
 /**

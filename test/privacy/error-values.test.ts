@@ -70,7 +70,7 @@ describe("errors never carry values", () => {
     const one = await hospitalReason("age >= 90", "I(10 * (abs(age - 101.5) + (age - 101.5))) ~ age", "binomial");
     const template = (reason: string) => reason.replace(/the response .* has/, "the response RESPONSE has");
     expect(many).toMatch(/the response num_medications has/);
-    expect(template(many)).toBe("BAD_INPUT: a binomial response must be 0/1 (or boolean); the response RESPONSE has a value outside that at this station");
+    expect(template(many)).toBe("BAD_INPUT: a binomial response must be 0/1, a boolean, or a proportion in [0, 1] (with the trials as weights); the response RESPONSE has a value outside that at this station");
     expect(template(one)).toBe(template(many));
   });
 

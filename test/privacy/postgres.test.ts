@@ -86,7 +86,7 @@ describe("PostgreSQL stations: models cannot isolate a person, errors carry no v
     const many = await hospitalReason("age >= 90", "num_medications ~ age", "binomial");
     const one = await hospitalReason("age >= 90", "I(10 * (abs(age - 101.5) + (age - 101.5))) ~ age", "binomial");
     const template = (reason: string) => reason.replace(/the response .* has/, "the response RESPONSE has");
-    expect(template(many)).toBe("BAD_INPUT: a binomial response must be 0/1 (or boolean); the response RESPONSE has a value outside that at this station");
+    expect(template(many)).toBe("BAD_INPUT: a binomial response must be 0/1, a boolean, or a proportion in [0, 1] (with the trials as weights); the response RESPONSE has a value outside that at this station");
     expect(template(one)).toBe(template(many));
   });
 
