@@ -100,9 +100,9 @@ describe("a station's data while it runs", () => {
     const before = files.map((f) => ({ digest: digest(f), mtime: statSync(f).mtimeMs }));
     const fed = await local.connect({ timeoutMs: 20_000 });
     try {
-      const count = () => fed.dataset("fall_risk").where("age >= 70").count();
+      const count = () => fed.dataset("fall_risk").where("age >= 80").count();
       const first = await count();
-      const older = readRows(files).filter((r) => num(r.age) >= 70).length;
+      const older = readRows(files).filter((r) => num(r.age) >= 80).length;
       expect(first.total).toBe(older);
       await fed.dataset("fall_risk").glm("fell_12m ~ age + sex", { family: "binomial" });
       await fed.dataset("fall_risk").mean("num_medications", { by: ["sex"] });

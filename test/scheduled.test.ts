@@ -97,7 +97,8 @@ describe("scheduled runs", () => {
     expect(readFileSync(out, "utf8")).toBe("last good\n");
     const events = jsonLines(run.stderr);
     expect(events.at(-1)).toMatchObject({ level: "error", event: "failed", exit_code: 4, code: "POLICY_REFUSED" });
-    expect(String(events.at(-1)!.message)).toMatch(/minimum subset size/);
+    // Another station may refuse first, for a factor level too rare among its few rows.
+    expect(String(events.at(-1)!.message)).toMatch(/minimum subset size|minimum cell size/);
 
     const q = await cli(["query", "--federation", fed, "--dataset", "fall_risk", "--where", `age >= ${threshold}`, "--out", out, "count"]);
     expect(q.code, q.stderr).toBe(4);
