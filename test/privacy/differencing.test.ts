@@ -110,7 +110,7 @@ describe("the record of released row sets", () => {
     try {
       const ledger = new ReleasedRows(dir).ledger({ study: "s", dataset: "d", snapshot: "x", rowCount: 4000 });
       // 100 sets, each differing from the others by at least 20 rows
-      for (let k = 0; k < 100; k++) ledger.admit([mask(4000, (i) => i < 1000 + 20 * k)], limits);
+      for (let k = 0; k < 100; k++) ledger.admit([mask(4000, (i) => i < 1000 + 20 * k)], limits)(); // released: recorded
       expect(() => ledger.admit([mask(4000, (i) => i < 3500)], limits)).toThrow(/record of released row sets for study "s" is full \(100 sets, disclosure.maxReleasedRowSets\)/);
       // A set already recorded adds nothing and is answered.
       expect(() => ledger.admit([mask(4000, (i) => i < 1000)], limits)).not.toThrow();

@@ -264,7 +264,9 @@ describe("(d) a filter that selects rows at one station only", () => {
   }, 120_000);
 
   it("a coordinator of its own gets refusals from every station in the release round, the gp included", async () => {
-    const young: JobSpec = { ...older, where: { kind: "compare", column: "age", op: "<", value: { kind: "number", value: 65 } } };
+    // age < 60: rows at the gp only, and far from the row sets released above (age < 80), so that
+    // the differencing record has nothing to say and the release round is reached.
+    const young: JobSpec = { ...older, where: { kind: "compare", column: "age", op: "<", value: { kind: "number", value: 60 } } };
     const attempt = await maliciousJob({ job: young });
     expect(attempt.phase).toBe("release");
     expectAllRefused(attempt.outcomes, /fewer than two stations/);
