@@ -78,11 +78,15 @@ describe("station policy over the wire", () => {
     expect(err.message).toMatch(/glm/);
   });
 
-  it("refuses a cell between 1 and the minimum cell size, naming the cell but not its value", async () => {
-    const err = await refusal(fed.dataset("fall_risk").where('age >= 65 and sex == "M" and lives_alone and diabetes').count({ by: ["neighbourhood"] }));
-    expect(err.message).toMatch(/minimum cell size of 10/);
-    expect(stations).toContain(err.station);
-    expect(err.message).not.toMatch(/\b[1-9] (rows|people|clients)\b/);
+  it("withholds a combined cell between 1 and the minimum cell size, naming why but not its value", async () => {
+    const r = await fed.dataset("fall_risk").where('age >= 65 and sex == "M" and lives_alone and diabetes').count({ by: ["neighbourhood"] });
+    const withheld = r.cells.filter((c) => c.withheld);
+    expect(withheld.length).toBeGreaterThan(0);
+    for (const c of withheld) {
+      expect(c.count).toBeNull();
+      expect(c.reason ?? "").not.toMatch(/\b[1-9] (rows|people|clients)\b/);
+    }
+    expect(withheld.some((c) => c.withheld === "primary")).toBe(true);
   });
 
   it("refuses a subset smaller than the minimum subset size", async () => {

@@ -22,20 +22,26 @@ beforeAll(() => {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Twenty different filters: an age threshold crossed with sex or living alone. */
+/**
+ * Twenty different filters: an age threshold crossed with sex or living alone. Thresholds five
+ * years apart, so that no two filters' row sets at a station differ by fewer than the minimum
+ * subset size (which the station's differencing record would refuse).
+ */
 function filters(): Array<{ where: string; keep: (r: PooledRow) => boolean }> {
   const out: Array<{ where: string; keep: (r: PooledRow) => boolean }> = [];
-  for (let k = 0; k < 10; k++) {
-    const age = 65 + k;
+  const alone = (r: PooledRow) => String(r.lives_alone) === "true";
+  for (const age of [65, 70, 75, 80, 85]) {
     out.push({ where: `age >= ${age} and sex == "F"`, keep: (r) => num(r.age) >= age && r.sex === "F" });
     out.push({ where: `age >= ${age} and sex == "M"`, keep: (r) => num(r.age) >= age && r.sex === "M" });
+    out.push({ where: `age >= ${age} and lives_alone`, keep: (r) => num(r.age) >= age && alone(r) });
+    out.push({ where: `age >= ${age} and not lives_alone`, keep: (r) => num(r.age) >= age && String(r.lives_alone) === "false" });
   }
   return out;
 }
 
 describe("load", () => {
   it("runs 20 concurrent jobs from 5 SDK clients against 5 stations, each result right", async () => {
-    const data = await writeScenario({ scenario: "fall-risk", stations: 5, rows: 400, seed: 31, out: join(work, "five") });
+    const data = await writeScenario({ scenario: "fall-risk", stations: 5, rows: 2000, seed: 31, out: join(work, "five") });
     const local = await LocalFederation.start({
       dir: join(work, "five-stations"),
       stations: data.files.map((f) => ({ name: basename(f, ".csv"), datasets: { fall_risk: f } })),

@@ -265,6 +265,8 @@ describe("station score on a model fitted on a subset", () => {
     const younger = rows.slice(1).filter((r) => r.split(",")[ageAt] !== "" && Number(r.split(",")[ageAt]) < 65).length;
     expect(younger).toBeGreaterThan(0);
 
+    // Scoring writes an audit line into the station's log, which a running station holds.
+    await stopAll();
     const scored = await cli(["station", "score", dirs[0], "--model", model, "--out", join(work, "scores.csv"), "--json"]);
     expect(scored.code, scored.stderr).toBe(0);
     expect(scored.stderr).toMatch(/warning: the model was fitted only on rows where age >= 65; \d+ of \d+ rows of fall_risk are outside that subset and are scored anyway/);

@@ -4,6 +4,7 @@
  * stations reading the same rows from CSV files; a station configured with a role that can
  * write refuses to start, and says why without showing the connection string.
  */
+import { MISSING_LEVEL } from "../common/job.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -72,13 +73,19 @@ afterAll(async () => {
 
 describe("a federation of PostgreSQL-backed stations", () => {
   it("releases the same schema as the CSV stations", async () => {
-    expect(await db.datasets()).toEqual(await csv.datasets());
+    // A live database table can gain missing values at any time, so a PostgreSQL station never
+    // says a column is complete; a CSV snapshot does. Everything else is the same.
+    const strip = (ds: Awaited<ReturnType<Federation["datasets"]>>) =>
+      ds.map((d) => ({ ...d, columns: d.columns.map(({ complete: _complete, ...c }) => c) }));
+    expect(strip(await db.datasets())).toEqual(strip(await csv.datasets()));
   });
 
   it("counts exactly as the CSV federation does", async () => {
     const query = (f: Federation) => f.dataset("fall_risk").where("age >= 75 and not (income_quintile > 3)").count({ by: ["sex", "lives_alone"] });
     const [a, b] = await Promise.all([query(csv), query(db)]);
-    expect(b.cells).toEqual(a.cells);
+    // The database's group-bys also carry an (empty) missing-value cell: see the schema test.
+    const asked = (cells: typeof a.cells) => cells.filter((c) => !(Object.values(c.group).includes(MISSING_LEVEL) && c.count === 0));
+    expect(asked(b.cells)).toEqual(asked(a.cells));
     expect(b.total).toBe(a.total);
     expect(a.total).toBeGreaterThan(50);
   });
@@ -86,8 +93,9 @@ describe("a federation of PostgreSQL-backed stations", () => {
   it("gives the same means, over columns with missing values too", async () => {
     for (const [column, by] of [["num_medications", ["fell_12m"]], ["income_quintile", ["sex"]]] as const) {
       const [a, b] = await Promise.all([csv.dataset("fall_risk").mean(column, { by: [...by] }), db.dataset("fall_risk").mean(column, { by: [...by] })]);
-      expect(b.cells.map((c) => c.n)).toEqual(a.cells.map((c) => c.n));
-      b.cells.forEach((cell, i) => {
+      const shown = b.cells.filter((c) => !(Object.values(c.group).includes(MISSING_LEVEL) && c.n === 0));
+      expect(shown.map((c) => c.n)).toEqual(a.cells.map((c) => c.n));
+      shown.forEach((cell, i) => {
         expect(Math.abs(cell.mean - a.cells[i].mean)).toBeLessThan(1e-9);
         expect(Math.abs(cell.sd - a.cells[i].sd)).toBeLessThan(1e-9);
       });

@@ -99,7 +99,7 @@ describe("an SDK that disappears in the middle of a job", () => {
     }
 
     const result = await aggregate({ job, stations: clients, vectorLength: 2, minStations: 3, timeoutMs: PHASE_MS });
-    expect(Array.from(result.sum)).toEqual(pooledCounts(names));
+    expect(Array.from(result.sum)).toEqual(withTotal(pooledCounts(names)));
   });
 });
 
@@ -160,7 +160,7 @@ describe("a station that stalls (SIGSTOP) during a job", () => {
       jobIds.push(result.jobId);
       expect(failures).toBe(1);
       expect(result.stations.sort()).toEqual([...names].sort());
-      expect(Array.from(result.sum)).toEqual(pooledCounts(names));
+      expect(Array.from(result.sum)).toEqual(withTotal(pooledCounts(names)));
     } finally {
       local.kill(victim, "SIGCONT");
     }
@@ -169,7 +169,7 @@ describe("a station that stalls (SIGSTOP) during a job", () => {
   it("serves the next job with every station once the stalled one resumes", async () => {
     const result = await aggregate({ job, stations: clients, vectorLength: 2, minStations: 3, timeoutMs: PHASE_MS });
     expect(result.stations.sort()).toEqual([...names].sort());
-    expect(Array.from(result.sum)).toEqual(pooledCounts(names));
+    expect(Array.from(result.sum)).toEqual(withTotal(pooledCounts(names)));
   });
 
   it("fails with TooFewStations after the bounded retries, naming every stalled station", async () => {
@@ -388,4 +388,9 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A count is released with its margins (common/release-layout.ts): the cells, then the total. */
+function withTotal(cells: number[]): number[] {
+  return [...cells, cells.reduce((a, b) => a + b, 0)];
 }
