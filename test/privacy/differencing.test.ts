@@ -11,28 +11,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Federation } from "../../sdk/index.js";
-import { LocalFederation } from "../../sdk/local-federation.js";
+import type { LocalFederation } from "../../sdk/local-federation.js";
 import { RELEASED_ROWS_DIR, ReleasedRows } from "../../station-daemon/governance/released-rows.js";
-import { STATIONS, fallRiskWithTarget, refusal, refusalReasons } from "./target.js";
+import { refusal, refusalReasons, startTargetFederation } from "./target.js";
 
-let work: string;
 let local: LocalFederation;
 let fed: Federation;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "werkplaats-privacy-differencing-"));
-  const data = await fallRiskWithTarget(work);
-  local = await LocalFederation.start({
-    dir: join(work, "stations"),
-    stations: STATIONS.map((name, i) => ({ name, datasets: { fall_risk: data.files[i] } })),
-  });
-  fed = await local.connect({ timeoutMs: 30_000 });
+  ({ local, fed, stop } = await startTargetFederation("werkplaats-privacy-differencing-"));
 });
 
 afterAll(async () => {
-  fed?.close();
-  await local?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await stop?.();
 });
 
 const EARLIER = /^station hospital refused: this job's rows differ from an earlier job of study "local" by fewer than 10 rows \(the minimum subset size\): the difference of the two would single out a few people$/;

@@ -6,32 +6,22 @@
  * rule runs before anything is computed, and compute errors name the column and the kind of
  * problem — never a value — in the same words whether one row or many are at fault.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Federation } from "../../sdk/index.js";
-import { LocalFederation } from "../../sdk/local-federation.js";
-import { STATIONS, fallRiskWithTarget, refusal, refusalReasons } from "./target.js";
+import type { LocalFederation } from "../../sdk/local-federation.js";
+import { refusal, refusalReasons, startTargetFederation } from "./target.js";
 
-let work: string;
 let local: LocalFederation;
 let fed: Federation;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "werkplaats-privacy-errors-"));
-  const data = await fallRiskWithTarget(work);
-  local = await LocalFederation.start({
-    dir: join(work, "stations"),
-    stations: STATIONS.map((name, i) => ({ name, datasets: { fall_risk: data.files[i] } })),
-  });
-  fed = await local.connect({ timeoutMs: 30_000 });
+  ({ local, fed, stop } = await startTargetFederation("werkplaats-privacy-errors-"));
 });
 
 afterAll(async () => {
-  fed?.close();
-  await local?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await stop?.();
 });
 
 /** Runs a model job that must fail; returns the hospital's own reason (it holds the target). */

@@ -6,32 +6,22 @@
  * carried by at least the minimum cell size of rows, and no row's leverage may exceed the policy's
  * maxLeverage. These tests are the attacker: a valid study key, real station processes, SDK calls.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Federation, GlmModel } from "../../sdk/index.js";
-import { LocalFederation } from "../../sdk/local-federation.js";
-import { STATIONS, TARGET, fallRiskWithTarget, refusal, refusalReasons } from "./target.js";
+import type { LocalFederation } from "../../sdk/local-federation.js";
+import { TARGET, refusal, refusalReasons, startTargetFederation } from "./target.js";
 
-let work: string;
 let local: LocalFederation;
 let fed: Federation;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "werkplaats-privacy-models-"));
-  const data = await fallRiskWithTarget(work);
-  local = await LocalFederation.start({
-    dir: join(work, "stations"),
-    stations: STATIONS.map((name, i) => ({ name, datasets: { fall_risk: data.files[i] } })),
-  });
-  fed = await local.connect({ timeoutMs: 30_000 });
+  ({ local, fed, stop } = await startTargetFederation("werkplaats-privacy-models-"));
 });
 
 afterAll(async () => {
-  fed?.close();
-  await local?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await stop?.();
 });
 
 /**

@@ -4,8 +4,11 @@
  * income quintile 4 — the only person above 100 anywhere (older clients are made 100), so that
  * `age >= 90` selects hundreds of rows and `age == 102` exactly one.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Federation } from "../../sdk/index.js";
+import { LocalFederation } from "../../sdk/local-federation.js";
 import { writeScenario } from "../../synth/index.js";
 
 export const STATIONS = ["gp", "homecare", "hospital"] as const;
@@ -67,4 +70,31 @@ export function refusalReasons(stationDir: string): string[] {
         return [];
       }
     });
+}
+
+/**
+ * Three local stations over the planted data (the target at the hospital) and a connected SDK;
+ * `stop` closes the client, stops the stations and removes the temporary folder.
+ */
+export async function startTargetFederation(prefix: string): Promise<{ local: LocalFederation; fed: Federation; stop: () => Promise<void> }> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  let local: LocalFederation | undefined;
+  let fed: Federation | undefined;
+  const stop = async () => {
+    fed?.close();
+    await local?.stop();
+    rmSync(work, { recursive: true, force: true });
+  };
+  try {
+    const data = await fallRiskWithTarget(work);
+    local = await LocalFederation.start({
+      dir: join(work, "stations"),
+      stations: STATIONS.map((name, i) => ({ name, datasets: { fall_risk: data.files[i] } })),
+    });
+    fed = await local.connect({ timeoutMs: 30_000 });
+    return { local, fed, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
